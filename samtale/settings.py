@@ -1,0 +1,100 @@
+"""Process settings: the one place that reads the environment (variables prefixed ``SAMTALE_``).
+
+Tenant configuration (chatbots, flows, prompts, integrations) lives in the database and is
+written from YAML; this object only holds what one deployment of samtale needs to run.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET_KEY = "samtale-development-secret-key-change-me"
+
+
+class Settings(BaseSettings):
+    """Deployment settings, read from ``SAMTALE_*`` environment variables or a ``.env`` file.
+
+    Raises:
+        ValueError: in production mode when ``SAMTALE_SECRET_KEY`` is left at its
+            development default (stored credentials would be encrypted with a public key).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SAMTALE_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./samtale.db"
+    redis_url: str | None = None
+    secret_key: str = DEVELOPMENT_SECRET_KEY
+    data_dir: Path = Path("./data")
+
+    # HTTP server
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+    cors_origins: list[str] = Field(default_factory=list)
+
+    # LLM defaults (a chatbot's flow may override provider and model)
+    llm_provider: Literal["offline", "openai", "flowise"] = "offline"
+    llm_model: str = "gpt-4o-mini"
+    llm_temperature: float = 0.2
+    llm_max_tokens: int = 512
+    llm_retries: int = 2
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key: str | None = None
+    flowise_base_url: str = "http://127.0.0.1:3000"
+    flowise_api_key: str | None = None
+
+    # Embeddings and retrieval
+    embedding_provider: Literal["local", "openai"] = "local"
+    embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_batch_size: int = 64
+    embedding_base_url: str | None = None
+    embedding_api_key: str | None = None
+    default_top_k: int = 5
+
+    # Input limits
+    max_message_chars: int = 8000
+    max_upload_bytes: int = 50 * 1024 * 1024
+
+    # Streaming
+    stream_retention_s: float = 900.0
+    stream_heartbeat_s: float = 15.0
+
+    # Outbound HTTP pools (seed 000 §4.1: AI 5 connections / 45 s, orders 3 / 15 s, general 10 / 30 s)
+    pool_ai_connections: int = 5
+    pool_ai_timeout_s: float = 45.0
+    pool_orders_connections: int = 3
+    pool_orders_timeout_s: float = 15.0
+    pool_general_connections: int = 10
+    pool_general_timeout_s: float = 30.0
+
+    # Caches (seed 000 §4.1: configuration 5 min, prompt templates 10 min)
+    cache_config_ttl_s: float = 300.0
+    cache_prompt_ttl_s: float = 600.0
+
+    # Retention (seed 003: 30 days of metrics)
+    metrics_retention_days: int = 30
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        if self.environment == "production" and self.secret_key == DEVELOPMENT_SECRET_KEY:
+            raise ValueError("SAMTALE_SECRET_KEY must be set in production (it encrypts stored credentials)")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is SQLite (embedded, the default)."""
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,47 @@
+"""All tables, imported here so Alembic and ``Base.metadata`` see every one."""
+
+from samtale.storage.models.chatbots import ApiKey, Chatbot, Integration, PromptTemplate
+from samtale.storage.models.conversation import (
+    ContextChunkUsed,
+    ConversationSession,
+    Message,
+    StreamingEvent,
+    StreamingSession,
+)
+from samtale.storage.models.knowledge import (
+    EmbeddingCacheEntry,
+    KnowledgeChunk,
+    KnowledgeDocument,
+    KnowledgeIndex,
+)
+from samtale.storage.models.observability import ConversationProcessingMetrics, ErrorLog
+from samtale.storage.models.template_builder import (
+    TemplateDraft,
+    TemplateLLMLog,
+    TemplateMessage,
+    TemplateSession,
+    TemplateSubmission,
+)
+
+__all__ = [
+    "ApiKey",
+    "Chatbot",
+    "ContextChunkUsed",
+    "ConversationProcessingMetrics",
+    "ConversationSession",
+    "EmbeddingCacheEntry",
+    "ErrorLog",
+    "Integration",
+    "KnowledgeChunk",
+    "KnowledgeDocument",
+    "KnowledgeIndex",
+    "Message",
+    "PromptTemplate",
+    "StreamingEvent",
+    "StreamingSession",
+    "TemplateDraft",
+    "TemplateLLMLog",
+    "TemplateMessage",
+    "TemplateSession",
+    "TemplateSubmission",
+]
