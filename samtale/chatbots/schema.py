@@ -1,0 +1,165 @@
+"""The chatbot configuration document (YAML), validated by Pydantic.
+
+One document per chatbot (DESIGN section 4)::
+
+    id: vinhuset
+    name: Vinhuset
+    language: en                 # en | da
+    llm: {provider: offline}     # offline | openai | flowise, model, base_url, api_key: ${ENV}
+    prompts:                     # named Jinja2 templates (sandboxed)
+      main: "You are the shop assistant of {{ chatbot.name }} …"
+    flows:
+      - {type: main, knowledge_index: policies, top_k: 5}
+      - {type: flow3, route_key: product, knowledge_index: products}
+      - {type: apiflow, route_key: order, integration: shop}
+    routing: {strategy: keywords, keywords: [{route_key: order, pattern: "#\\d+"}]}
+    integrations:
+      - {name: shop, kind: shopify, settings: {shop: demo}, secrets: {access_token: "${SHOPIFY_TOKEN}"}}
+
+Flow types keep the seeds' names (``main``, ``flow2``…``flow4``, ``apiflow``, ``metadata``,
+``metadata2``); a flow's ``route_key`` is the label the router emits (vinhuset: flow3 =
+``product``, flow4 = ``productfilter``, apiflow = ``order``). ``main`` always exists and its
+route key is ``main``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from samtale.chatbots.secrets import is_env_reference
+from samtale.routing.config import RoutingConfig
+
+FlowType = Literal["main", "flow2", "flow3", "flow4", "apiflow", "metadata", "metadata2"]
+Language = Literal["en", "da"]
+CHATBOT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class LLMSettings(BaseModel):
+    """Which LLM answers a chatbot or one of its flows; unset fields fall back to process settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["offline", "openai", "flowise"] | None = None
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = Field(default=None, description="an ${ENV_VAR} reference, never a literal key")
+    chatflow_id: str | None = Field(default=None, description="Flowise chatflow id (Prediction API)")
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key_is_reference(cls, value: str | None) -> str | None:
+        if value is not None and not is_env_reference(value):
+            raise ValueError("llm.api_key must be an ${ENV_VAR} reference; literal keys are not stored in config")
+        return value
+
+    def merged(self, override: LLMSettings | None) -> LLMSettings:
+        """These settings with every field set in ``override`` replacing ours."""
+        if override is None:
+            return self
+        return self.model_copy(update=override.model_dump(exclude_none=True))
+
+
+class FlowConfig(BaseModel):
+    """One flow of a chatbot: what answers the messages routed to it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: FlowType
+    route_key: str | None = None
+    description: str | None = None
+    prompt: str | None = Field(default=None, description="name of a template in `prompts`; default: the type")
+    knowledge_index: str | None = None
+    top_k: int = Field(default=5, ge=1, le=50)
+    min_score: float | None = None
+    integration: str | None = None
+    llm: LLMSettings | None = None
+
+    @property
+    def key(self) -> str:
+        """The route key the router emits for this flow (``main`` for the main flow)."""
+        return "main" if self.type == "main" else (self.route_key or self.type)
+
+
+class IntegrationConfig(BaseModel):
+    """An outside system (order API, vector store, WhatsApp account). Secrets stay out of exports."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kind: str
+    settings: dict[str, object] = Field(default_factory=dict)
+    secrets: dict[str, str] = Field(default_factory=dict)
+
+
+class ChatbotConfig(BaseModel):
+    """A whole chatbot document, as imported from and exported to YAML.
+
+    Raises (as ``pydantic.ValidationError``): a bad id, no ``main`` flow, a flow type or route
+    key used twice, a flow naming a prompt or integration that is not defined.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    language: Language = "en"
+    description: str | None = None
+    image_enabled: bool = False
+    allowed_origins: list[str] = Field(default_factory=list)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    prompts: dict[str, str] = Field(default_factory=dict)
+    flows: list[FlowConfig] = Field(default_factory=lambda: [FlowConfig(type="main")])
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    integrations: list[IntegrationConfig] = Field(default_factory=list)
+    topics: list[str] = Field(default_factory=list)
+    substitutions: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        if not CHATBOT_ID.match(value):
+            raise ValueError("chatbot id must be 1–64 of a-z, 0-9, '-' or '_', starting with a letter or digit")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChatbotConfig:
+        types = [flow.type for flow in self.flows]
+        if "main" not in types:
+            raise ValueError("a chatbot needs a flow of type 'main'")
+        for flow_type in set(types):
+            if types.count(flow_type) > 1:
+                raise ValueError(f"flow type '{flow_type}' is used twice")
+        keys: dict[str, str] = {}
+        for flow in self.flows:
+            if flow.key in keys:
+                raise ValueError(f"route key '{flow.key}' is used by flows '{keys[flow.key]}' and '{flow.type}'")
+            keys[flow.key] = flow.type
+            if flow.prompt is not None and flow.prompt not in self.prompts:
+                raise ValueError(f"flow '{flow.type}' names prompt '{flow.prompt}', which is not in `prompts`")
+        names = {integration.name for integration in self.integrations}
+        for flow in self.flows:
+            if flow.integration is not None and flow.integration not in names:
+                raise ValueError(f"flow '{flow.type}' names integration '{flow.integration}', which is not defined")
+        return self
+
+    def flow(self, key: str) -> FlowConfig:
+        """The flow whose route key is ``key``, or the main flow when there is none."""
+        for flow in self.flows:
+            if flow.key == key:
+                return flow
+        return self.main_flow
+
+    @property
+    def main_flow(self) -> FlowConfig:
+        """The ``main`` flow (always present)."""
+        return next(flow for flow in self.flows if flow.type == "main")
+
+    @property
+    def route_keys(self) -> list[str]:
+        """Every route key of this chatbot, ``main`` first."""
+        return [flow.key for flow in self.flows]
