@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,19 @@ def meta_examples() -> dict[str, Any]:
     return copy.deepcopy(json.loads((DATA / "meta_examples.json").read_text()))
 
 
+@pytest.fixture(scope="session")
+def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated to the newest schema once per test run (copied for each test)."""
+    path = tmp_path_factory.mktemp("template_db") / "migrated.db"
+    upgrade_database(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    """A migrated SQLite database in a temporary file."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'templates.db'}"
-    upgrade_database(url)
-    db = create_database(url)
+async def database(tmp_path: Path, migrated_file: Path) -> AsyncIterator[Database]:
+    """A migrated SQLite database in a temporary file of its own."""
+    path = tmp_path / "templates.db"
+    shutil.copyfile(migrated_file, path)
+    db = create_database(f"sqlite+aiosqlite:///{path}")
     yield db
     await db.dispose()
