@@ -33,7 +33,7 @@ from samtale.llm.base import (
     count_words,
     word_pieces,
 )
-from samtale.llm.offline_text import QueryTerms, first_sentence, idf, sentences, stems
+from samtale.llm.offline_text import QueryTerms, first_sentence, idf, sentences, strip_front_matter
 
 TITLE_KEYS = ("title", "name", "product_name", "product", "product name")
 PRICE_KEYS = ("price", "variant price", "variant_price", "sale_price", "pris")
@@ -183,7 +183,7 @@ class OfflineProvider:
                 if sentence in seen or len(sentence) < 12:
                     continue
                 seen.add(sentence)
-                candidates.append((chunk_rank, position, sentence, terms.matched(stems(sentence, language=language))))
+                candidates.append((chunk_rank, position, sentence, terms.matched(sentence)))
         frequency: dict[str, int] = {}
         for *_, matched in candidates:
             for term in matched:
@@ -256,7 +256,7 @@ def _is_record(chunk: ContextChunk, metadata: Mapping[str, MetadataValue]) -> bo
     if any(key in metadata for key in PRICE_KEYS):
         return True
     named = 0
-    for line in chunk.text.splitlines():
+    for line in strip_front_matter(chunk.text).splitlines():
         key, colon, _ = line.partition(":")
         if colon and key.strip().lower() in metadata:
             named += 1
@@ -274,8 +274,8 @@ def _product_of(chunk: ContextChunk, terms: QueryTerms, position: int, language:
         return None
     title = str(title_value).strip()
     description = _field(metadata, DESCRIPTION_KEYS)
-    title_overlap = len(terms.matched(stems(title, language=language))) if terms else 0
-    text_overlap = len(terms.matched(stems(chunk.text, language=language))) if terms else 0
+    title_overlap = len(terms.matched(title))
+    text_overlap = len(terms.matched(chunk.text))
     return _Product(
         key=chunk.document_id or title,
         title=title,
