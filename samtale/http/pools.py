@@ -210,12 +210,9 @@ class StatsTransport(httpx.AsyncBaseTransport):
             self.stats.record_outcome(ok=False, timeout=False, latency_ms=(time.perf_counter() - started) * 1000.0)
             raise
         assert isinstance(response.stream, httpx.AsyncByteStream)
-        return httpx.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            stream=_TimedStream(response.stream, stats=self.stats, started=started, ok=response.status_code < 500),
-            extensions=response.extensions,
-        )
+        ok = response.status_code < 500
+        response.stream = _TimedStream(response.stream, stats=self.stats, started=started, ok=ok)
+        return response
 
     async def aclose(self) -> None:
         """Close the inner transport and its connections."""
