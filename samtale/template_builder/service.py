@@ -218,3 +218,12 @@ async def session_debug(db: Database, *, session_id: str) -> dict[str, Any]:
         "last_action": row.last_action,
         "updated_at": row.updated_at.isoformat(),
     }
+
+
+async def session_chatbot(db: Database, *, session_id: str) -> str | None:
+    """The chatbot a session was opened for, if any.
+
+    Raises:
+        TemplateSessionNotFoundError: unknown ``session_id`` (404).
+    """
+    return (await _load(db, session_id)).chatbot_id
