@@ -30,9 +30,7 @@ class TemplateMessage(Base):
     __tablename__ = "template_messages"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    session_id: Mapped[str] = mapped_column(
-        ForeignKey("template_sessions.id", ondelete="CASCADE"), index=True
-    )
+    session_id: Mapped[str] = mapped_column(ForeignKey("template_sessions.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -44,9 +42,7 @@ class TemplateDraft(Base):
     __tablename__ = "template_drafts"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    session_id: Mapped[str] = mapped_column(
-        ForeignKey("template_sessions.id", ondelete="CASCADE"), index=True
-    )
+    session_id: Mapped[str] = mapped_column(ForeignKey("template_sessions.id", ondelete="CASCADE"), index=True)
     payload: Mapped[JSONDict] = mapped_column(JSONColumn)
     is_valid: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -58,9 +54,7 @@ class TemplateLLMLog(Base):
     __tablename__ = "template_llm_logs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    session_id: Mapped[str] = mapped_column(
-        ForeignKey("template_sessions.id", ondelete="CASCADE"), index=True
-    )
+    session_id: Mapped[str] = mapped_column(ForeignKey("template_sessions.id", ondelete="CASCADE"), index=True)
     direction: Mapped[str] = mapped_column(String(16))
     payload: Mapped[JSONDict] = mapped_column(JSONColumn)
     model: Mapped[str | None] = mapped_column(String(100), nullable=True)
@@ -74,9 +68,7 @@ class TemplateSubmission(Base):
     __tablename__ = "template_submissions"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    session_id: Mapped[str] = mapped_column(
-        ForeignKey("template_sessions.id", ondelete="CASCADE"), index=True
-    )
+    session_id: Mapped[str] = mapped_column(ForeignKey("template_sessions.id", ondelete="CASCADE"), index=True)
     payload: Mapped[JSONDict] = mapped_column(JSONColumn)
     meta_template_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     status: Mapped[str] = mapped_column(String(32))

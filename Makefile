@@ -1,0 +1,37 @@
+# samtale: the two commands are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install run test lint bench clean
+
+$(BIN)/samtale: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first and pinned: the CPU build on these machines; an unpinned torch pulls CUDA packages.
+	$(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $(BIN)/samtale
+
+install: $(BIN)/samtale  ## build .venv with samtale and its dev tools
+
+run: install  ## migrate, load the demo shop and serve http://127.0.0.1:$(PORT)
+	$(BIN)/samtale migrate
+	$(BIN)/samtale demo
+	@echo "Create an admin API key with: $(BIN)/samtale apikeys create --name me --admin"
+	@echo "Chat page: http://127.0.0.1:$(PORT)/"
+	$(BIN)/samtale serve --port $(PORT)
+
+test: install  ## the whole suite (SQLite; PostgreSQL and Redis too when their SAMTALE_TEST_* URLs are set)
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check samtale tests bench
+	$(BIN)/ruff format --check samtale tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) samtale.db samtale.db-* .pytest_cache .mypy_cache .ruff_cache

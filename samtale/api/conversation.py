@@ -1,0 +1,190 @@
+"""The conversation API (seed 002): process a message, read its answer by SSE or by polling."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import ORJSONResponse, StreamingResponse
+
+from samtale.api.deps import OptionalApiKeyDep, ServicesDep, SessionTokenDep, require_chatbot_access
+from samtale.api.schemas import ProcessMessageRequest, ProcessMessageResponse, StreamEventsResponse
+from samtale.chatbots.apikeys import ApiKeyInfo
+from samtale.errors import AuthError, InputError, PermissionDeniedError, UnsupportedMediaError
+from samtale.streaming.hub import StreamEvent, hash_token
+from samtale.streaming.sse import SSE_HEADERS, sse_from_events, sse_from_stream
+
+router = APIRouter(prefix="/api", tags=["conversation"])
+MAX_WAIT_S = 30.0
+
+
+@router.post(
+    "/process-message",
+    response_model=ProcessMessageResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "ids, or the SSE stream itself"}},
+)
+async def process_message(body: ProcessMessageRequest, request: Request, services: ServicesDep) -> Any:
+    """Start answering a shopper's message.
+
+    Answers at once with the ids and the URLs to read the answer from. With
+    ``Accept: text/event-stream`` the same call streams the answer directly.
+    """
+    received = time.perf_counter()
+    if body.image_data is not None:
+        raise UnsupportedMediaError("image messages are not supported by this deployment yet; send text only")
+    handle = await services.conversation.start_turn(
+        chatbot_id=body.chatbot_id,
+        user_id=body.user_id,
+        message=body.message_text,
+        session_id=body.session_id,
+        client_history=[(item.role, item.content) for item in body.conversation_history],
+        received_at=received,
+    )
+    stream = handle.stream
+    if "text/event-stream" in request.headers.get("accept", ""):
+        return StreamingResponse(
+            sse_from_stream(stream, after=0, heartbeat_s=services.settings.stream_heartbeat_s),
+            media_type="text/event-stream",
+            headers={**SSE_HEADERS, "X-Session-Id": handle.session_id, "X-Streaming-Session-Id": stream.id},
+        )
+    token = handle.session_token
+    return ORJSONResponse(
+        {
+            "success": True,
+            "session_id": handle.session_id,
+            "streaming_session_id": stream.id,
+            "flow_type": handle.flow_type,
+            "streaming_url": f"/api/stream-events/{stream.id}?token={token}",
+            "sse_url": f"/api/stream/{stream.id}?token={token}",
+            "session_token": token,
+        }
+    )
+
+
+def _authorise(*, chatbot_id: str, token_hash: str, token: str | None, key: ApiKeyInfo | None) -> None:
+    if key is not None:
+        require_chatbot_access(key, chatbot_id)
+        return
+    if token is None:
+        raise AuthError("this stream needs its session token (?token= or X-Session-Token)")
+    if not hmac.compare_digest(hash_token(token), token_hash):
+        raise PermissionDeniedError("the session token does not match this stream")
+
+
+@router.get("/stream/{streaming_session_id}", response_class=StreamingResponse)
+async def stream_sse(
+    streaming_session_id: str,
+    services: ServicesDep,
+    token: SessionTokenDep,
+    key: OptionalApiKeyDep,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id: Annotated[int | None, Query(ge=0)] = None,
+) -> StreamingResponse:
+    """Server-sent events of one answer; resumes right after ``Last-Event-ID`` (header or query)."""
+    after = _resume_point(last_event_id_header, last_event_id)
+    stream = services.hub.get(streaming_session_id)
+    if stream is not None:
+        _authorise(chatbot_id=stream.chatbot_id, token_hash=stream.token_hash, token=token, key=key)
+        body = sse_from_stream(stream, after=after, heartbeat_s=services.settings.stream_heartbeat_s)
+    else:
+        stored = await services.conversation.load_stored_stream(stream_id=streaming_session_id)
+        _authorise(chatbot_id=stored.chatbot_id, token_hash=stored.token_hash, token=token, key=key)
+        body = sse_from_events(event for event in stored.events if event.id > after)
+    return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+def _resume_point(header: str | None, query: int | None) -> int:
+    if header is not None and header.strip():
+        try:
+            return max(int(header.strip()), 0)
+        except ValueError:
+            raise InputError("Last-Event-ID must be an integer event id")
+    return query or 0
+
+
+@router.get("/stream-events/{streaming_session_id}", response_model=StreamEventsResponse)
+async def stream_events(
+    streaming_session_id: str,
+    services: ServicesDep,
+    token: SessionTokenDep,
+    key: OptionalApiKeyDep,
+    after: Annotated[int, Query(ge=0, description="return events with a greater id")] = 0,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="long-poll up to this many seconds")] = 0.0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> ORJSONResponse:
+    """Polling (seed 002): the events after ``after``, the stream's status and whether more will come."""
+    stream = services.hub.get(streaming_session_id)
+    events: list[StreamEvent]
+    status: str
+    if stream is not None:
+        _authorise(chatbot_id=stream.chatbot_id, token_hash=stream.token_hash, token=token, key=key)
+        events = await stream.wait_after(after, wait) if wait > 0 else stream.events_after(after)
+        status, last_id, done = stream.status, stream.last_event_id, stream.done
+    else:
+        stored = await services.conversation.load_stored_stream(stream_id=streaming_session_id)
+        _authorise(chatbot_id=stored.chatbot_id, token_hash=stored.token_hash, token=token, key=key)
+        events = [event for event in stored.events if event.id > after]
+        status, last_id, done = stored.status, len(stored.events), True
+    page = events[:limit]
+    returned_last = page[-1].id if page else after
+    return ORJSONResponse(
+        {
+            "events": [event.as_json() for event in page],
+            "session_status": status,
+            "last_event_id": returned_last,
+            "has_more": (not done) or returned_last < last_id,
+        }
+    )
+
+
+@router.post("/stream/{streaming_session_id}/stop")
+async def stop_stream(
+    streaming_session_id: str, services: ServicesDep, token: SessionTokenDep, key: OptionalApiKeyDep
+) -> ORJSONResponse:
+    """Stop a running answer; it ends with an ``error`` event of category ``streaming``."""
+    stream = services.hub.require(streaming_session_id)
+    _authorise(chatbot_id=stream.chatbot_id, token_hash=stream.token_hash, token=token, key=key)
+    services.conversation.stop(stream=stream)
+    return ORJSONResponse({"success": True, "session_status": stream.status})
+
+
+@router.get("/conversation-config/{chatbot_id}")
+async def conversation_config(chatbot_id: str, services: ServicesDep) -> ORJSONResponse:
+    """A chatbot's public settings for the widget (seed 002 shape). Never a secret."""
+    chatbot = await services.get_chatbot(chatbot_id)
+    return ORJSONResponse(
+        {
+            "success": True,
+            "configuration": {
+                "chatbot_id": chatbot.id,
+                "name": chatbot.name,
+                "language": chatbot.language,
+                "language_name": {"en": "english", "da": "danish"}[chatbot.language],
+                "image_enabled": False,
+                "flows": [{"flow_type": flow.type, "route_key": flow.key} for flow in chatbot.flows],
+                "topKSettings": {flow.type: flow.top_k for flow in chatbot.flows if flow.knowledge_index},
+                "streaming": {"sse": True, "polling": True, "heartbeat_s": services.settings.stream_heartbeat_s},
+                "max_message_chars": services.settings.max_message_chars,
+            },
+        }
+    )
+
+
+@router.get("/conversation-health")
+async def conversation_health(services: ServicesDep) -> ORJSONResponse:
+    """Health of conversation processing (seed 002 shape)."""
+    from samtale.storage.base import utcnow
+
+    db_ok = await services.db.ping()
+    return ORJSONResponse(
+        {
+            "status": "healthy" if db_ok else "degraded",
+            "database": "connected" if db_ok else "unreachable",
+            "active_streams": services.hub.active_count,
+            "running_turns": services.conversation.running_turns,
+            "timestamp": utcnow().isoformat(),
+        },
+        status_code=200 if db_ok else 503,
+    )

@@ -1,0 +1,89 @@
+"""Dependencies of the HTTP edge, as ``Annotated`` aliases (``ServicesDep``, ``AdminKeyDep``…)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+
+from samtale.chatbots.apikeys import ApiKeyInfo, authenticate_api_key
+from samtale.errors import AuthError, PermissionDeniedError
+from samtale.services import Services
+from samtale.storage.db import Database
+
+
+def get_services(request: Request) -> Services:
+    """The process's :class:`~samtale.services.Services`, built by the app's lifespan."""
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_db(services: ServicesDep) -> Database:
+    """The database of this process."""
+    return services.db
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+
+
+def presented_api_key(
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> str | None:
+    """The API key in ``Authorization: Bearer …`` or ``X-API-Key``, if any."""
+    if x_api_key:
+        return x_api_key.strip()
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return None
+
+
+async def optional_api_key(
+    services: ServicesDep, key: Annotated[str | None, Depends(presented_api_key)]
+) -> ApiKeyInfo | None:
+    """The grant of the presented API key; None when no key was presented.
+
+    Raises:
+        AuthError: a key was presented but is unknown or revoked.
+    """
+    if key is None:
+        return None
+    info = await authenticate_api_key(db=services.db, key=key)
+    if info is None:
+        raise AuthError("the API key is not valid")
+    return info
+
+
+OptionalApiKeyDep = Annotated[ApiKeyInfo | None, Depends(optional_api_key)]
+
+
+async def require_admin(key: OptionalApiKeyDep) -> ApiKeyInfo:
+    """An admin API key, or 401 (none presented) / 403 (not an admin key)."""
+    if key is None:
+        raise AuthError("this endpoint needs an admin API key (Authorization: Bearer …)")
+    if not key.is_admin:
+        raise PermissionDeniedError("this API key is not an admin key")
+    return key
+
+
+AdminKeyDep = Annotated[ApiKeyInfo, Depends(require_admin)]
+
+
+def session_token(
+    token: Annotated[str | None, Query(description="the session token from process-message")] = None,
+    x_session_token: Annotated[str | None, Header()] = None,
+) -> str | None:
+    """The session token from ``?token=`` or the ``X-Session-Token`` header."""
+    return x_session_token or token
+
+
+SessionTokenDep = Annotated[str | None, Depends(session_token)]
+
+
+def require_chatbot_access(key: ApiKeyInfo, chatbot_id: str) -> None:
+    """Raise PermissionDeniedError unless ``key`` is an admin key covering ``chatbot_id``."""
+    if not key.is_admin or not key.covers(chatbot_id):
+        raise PermissionDeniedError(f"this API key does not cover chatbot '{chatbot_id}'")

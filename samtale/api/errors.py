@@ -1,0 +1,111 @@
+"""Translation of samtale's exception tree to HTTP: ``{"error": {"code", "message", "details"}}``.
+
+No stack trace ever reaches a client: unexpected exceptions become a 500 with a generic message
+and are logged with their trace on the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from samtale.errors import (
+    AuthError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitedError,
+    SamtaleError,
+    ServiceError,
+    UnsupportedMediaError,
+)
+
+logger = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: list[tuple[type[SamtaleError], int]] = [
+    (PayloadTooLargeError, 413),
+    (UnsupportedMediaError, 415),
+    (InputError, 422),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (PermissionDeniedError, 403),
+    (AuthError, 401),
+    (RateLimitedError, 429),
+    (ServiceError, 503),
+]
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "rate_limited",
+}
+
+
+def status_for(exc: SamtaleError) -> int:
+    """The HTTP status of a samtale error (500 for an unmapped one)."""
+    for error_type, status in STATUS_BY_ERROR:
+        if isinstance(exc, error_type):
+            return status
+    return 500
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The JSON error body every 4xx/5xx answer carries."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+async def _samtale_error(request: Request, exc: Exception) -> ORJSONResponse:
+    assert isinstance(exc, SamtaleError)
+    status = status_for(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return ORJSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> ORJSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        problems.append({"field": location or "body", "message": error.get("msg", "invalid")})
+    if any(error.get("type") == "json_invalid" for error in exc.errors()):
+        message = "the request body is not valid JSON"
+    else:
+        message = "; ".join(f"{p['field']}: {p['message']}" for p in problems) or "invalid request"
+    return ORJSONResponse(error_body("invalid_input", message, {"errors": problems}), status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> ORJSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTP_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return ORJSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> ORJSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return ORJSONResponse(error_body("internal_error", "an internal error occurred; it has been logged"), 500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+    app.add_exception_handler(SamtaleError, _samtale_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

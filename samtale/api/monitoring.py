@@ -1,0 +1,102 @@
+"""Monitoring (seed 000 §4.4): system health, pools, caches, processing metrics, Prometheus.
+
+Every ``/api/monitoring/*`` endpoint needs an admin API key; ``/metrics`` is open to the
+Prometheus scraper (expose it on an internal port or protect it at the proxy).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import ORJSONResponse
+
+from samtale.api.deps import AdminKeyDep, ServicesDep, require_chatbot_access
+from samtale.observability.metrics import render_metrics
+from samtale.observability.processing import processing_metrics
+from samtale.observability.system import system_state
+from samtale.storage.base import utcnow
+
+router = APIRouter(prefix="/api/monitoring", tags=["monitoring"])
+metrics_router = APIRouter(tags=["monitoring"])
+
+
+@router.get("/conversation-health")
+async def monitoring_health(services: ServicesDep, key: AdminKeyDep) -> ORJSONResponse:
+    """The whole system's health: database, cache backend, streams, the turn writer, process state."""
+    db_ok = await services.db.ping()
+    recorder = services.recorder
+    return ORJSONResponse(
+        {
+            "status": "healthy" if db_ok and recorder.failures == 0 else "degraded",
+            "database": "connected" if db_ok else "unreachable",
+            "cache_backend": services.caches.backend,
+            "active_streams": services.hub.active_count,
+            "retained_streams": len(services.hub),
+            "running_turns": services.conversation.running_turns,
+            "recorder": {
+                "turns_written": recorder.turns_written,
+                "batches_written": recorder.batches_written,
+                "failed_batches": recorder.failures,
+            },
+            "system": system_state(),
+            "timestamp": utcnow().isoformat(),
+        }
+    )
+
+
+@router.get("/connection-pools")
+async def monitoring_pools(services: ServicesDep, key: AdminKeyDep) -> ORJSONResponse:
+    """Outbound HTTP pool statistics keyed ``ai``, ``orders``, ``general``."""
+    return ORJSONResponse(services.pools.stats())
+
+
+@router.get("/cache-stats")
+async def monitoring_caches(services: ServicesDep, key: AdminKeyDep) -> ORJSONResponse:
+    """Hits, misses, hit rate and size of each cache (``config``, ``prompts``, ``assignments``)."""
+    return ORJSONResponse(services.caches.stats())
+
+
+@router.get("/processing-metrics")
+async def monitoring_processing(
+    services: ServicesDep,
+    key: AdminKeyDep,
+    window_minutes: Annotated[int, Query(ge=1, le=60 * 24 * 31)] = 60 * 24,
+    chatbot_id: Annotated[str | None, Query()] = None,
+) -> ORJSONResponse:
+    """Per chatbot and flow over the window: turns, TTFT p50/p95, tokens/s, phase means, error rate."""
+    if chatbot_id is not None:
+        require_chatbot_access(key, chatbot_id)
+    elif key.chatbot_id is not None:
+        chatbot_id = key.chatbot_id
+    since = utcnow() - timedelta(minutes=window_minutes)
+    rows = await processing_metrics(db=services.db, since=since, chatbot_id=chatbot_id)
+    return ORJSONResponse(
+        {
+            "window_minutes": window_minutes,
+            "since": since.isoformat(),
+            "flows": [row.model_dump(mode="json") for row in rows],
+        }
+    )
+
+
+@router.post("/clear-cache")
+async def monitoring_clear_cache(services: ServicesDep, key: AdminKeyDep) -> ORJSONResponse:
+    """Empty every cache in every worker."""
+    await services.caches.clear_all()
+    return ORJSONResponse({"success": True, "caches": services.caches.stats()})
+
+
+@router.post("/reset-pool-stats")
+async def monitoring_reset_pools(services: ServicesDep, key: AdminKeyDep) -> ORJSONResponse:
+    """Zero the outbound pool statistics."""
+    services.pools.reset()
+    return ORJSONResponse({"success": True, "pools": services.pools.stats()})
+
+
+@metrics_router.get("/metrics", response_class=Response)
+async def prometheus_metrics() -> Response:
+    """Prometheus exposition: request latency, TTFT and phase histograms, tokens, pools, caches, errors."""
+    body, content_type = render_metrics()
+    return Response(content=body, media_type=content_type)

@@ -1,0 +1,67 @@
+"""The FastAPI application factory and its lifespan (database, pools, hub, recorder)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import ORJSONResponse
+
+from samtale import __version__
+from samtale.api import admin, conversation, health, monitoring
+from samtale.api.errors import install_error_handlers
+from samtale.observability.logging import configure_logging
+from samtale.observability.middleware import RequestMetricsMiddleware
+from samtale.services import Services
+from samtale.settings import Settings, get_settings
+from samtale.web.routes import router as web_router
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    """Build the app. ``services`` may be injected (tests); otherwise the lifespan builds them."""
+    resolved = settings or (services.settings if services else get_settings())
+    if services is None:
+        configure_logging(level=resolved.log_level, fmt=resolved.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        running = services or Services.create(resolved)
+        app.state.services = running
+        if owned:
+            await running.start()
+        if running.demo_simulator_app is not None:
+            app.mount("/simulators/shopify", running.demo_simulator_app)
+        try:
+            yield
+        finally:
+            if owned:
+                await running.aclose()
+
+    app = FastAPI(
+        title="samtale",
+        version=__version__,
+        description="Conversation engine for web-shop customer-service chatbots.",
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    if services is not None:
+        app.state.services = services
+    if resolved.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=resolved.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(RequestMetricsMiddleware)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(conversation.router)
+    app.include_router(admin.router)
+    app.include_router(monitoring.router)
+    app.include_router(monitoring.metrics_router)
+    app.include_router(web_router)
+    return app

@@ -1,0 +1,224 @@
+"""Chatbot configuration service: YAML import and export, loading, integration secrets.
+
+A chatbot document is split on import: the flows, routing and settings go to ``chatbots.config``,
+prompt templates to ``prompt_templates`` and integrations to ``integrations`` (literal secrets
+Fernet-encrypted, ``${ENV}`` references kept as references). Export puts the document back
+together with :data:`~samtale.chatbots.secrets.REDACTED` in place of every encrypted secret;
+importing such an export keeps the stored secret, so import → export → import round-trips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import delete, select
+
+from samtale.chatbots.schema import ChatbotConfig, IntegrationConfig
+from samtale.chatbots.secrets import REDACTED, decrypt_secrets, encrypt_secrets, is_env_reference, resolve_secret
+from samtale.errors import InputError, NotFoundError
+from samtale.storage.db import Database
+from samtale.storage.models import Chatbot, Integration, PromptTemplate
+
+
+class ChatbotNotFoundError(NotFoundError):
+    """No chatbot with that id exists."""
+
+    code = "chatbot_not_found"
+
+
+class ChatbotConfigError(InputError):
+    """A chatbot document does not validate; the message names the field and the flow."""
+
+    code = "invalid_chatbot_config"
+
+
+class ConfigCache(Protocol):
+    """The part of a cache the service uses (see ``samtale.storage.cache``)."""
+
+    async def get_or_load(self, key: str, loader: Callable[[], Awaitable[Any]]) -> Any:
+        """Return the cached value or load, store and return it."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Invalidate one key (in every worker)."""
+        ...
+
+
+def parse_chatbot_documents(text: str) -> list[ChatbotConfig]:
+    """Parse one or more YAML documents (``---`` separated) into validated chatbot configs.
+
+    Raises:
+        ChatbotConfigError: on YAML syntax errors or a document that does not validate; the
+            message says which document and field.
+    """
+    try:
+        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    except yaml.YAMLError as exc:
+        raise ChatbotConfigError(f"not valid YAML: {exc}") from exc
+    if not documents:
+        raise ChatbotConfigError("the file holds no chatbot document")
+    configs = []
+    for number, document in enumerate(documents, start=1):
+        if not isinstance(document, dict):
+            raise ChatbotConfigError(f"document {number} is not a mapping")
+        try:
+            configs.append(ChatbotConfig.model_validate(document))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc']) or 'document'}: {error['msg']}"
+                for error in exc.errors()
+            )
+            raise ChatbotConfigError(f"chatbot document {number} is invalid: {problems}") from exc
+    return configs
+
+
+def dump_chatbot_yaml(config: ChatbotConfig) -> str:
+    """A chatbot config as a YAML document (unset optional fields left out)."""
+    data = config.model_dump(mode="json", exclude_none=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _stored_document(config: ChatbotConfig) -> dict[str, Any]:
+    return config.model_dump(mode="json", exclude={"prompts", "integrations"}, exclude_none=True)
+
+
+async def import_chatbot(
+    *, db: Database, config: ChatbotConfig, secret_key: str, cache: ConfigCache | None = None
+) -> None:
+    """Create or replace a chatbot from its config document.
+
+    Literal secrets of integrations are encrypted; a secret given as ``<encrypted>`` keeps the
+    value already stored for that integration (so an export can be edited and imported back).
+
+    Raises:
+        ChatbotConfigError: when ``<encrypted>`` is given for a secret nothing is stored for.
+    """
+    async with db.session() as session:
+        existing = await session.get(Chatbot, config.id)
+        old_secrets: dict[str, dict[str, str]] = {}
+        if existing is not None:
+            for integration in (
+                await session.scalars(select(Integration).where(Integration.chatbot_id == config.id))
+            ).all():
+                if integration.secrets_encrypted:
+                    old_secrets[integration.name] = decrypt_secrets(
+                        integration.secrets_encrypted, secret_key=secret_key
+                    )
+            await session.execute(delete(Integration).where(Integration.chatbot_id == config.id))
+            await session.execute(delete(PromptTemplate).where(PromptTemplate.chatbot_id == config.id))
+            existing.name = config.name
+            existing.language = config.language
+            existing.config = _stored_document(config)
+        else:
+            session.add(
+                Chatbot(id=config.id, name=config.name, language=config.language, config=_stored_document(config))
+            )
+        for name, body in config.prompts.items():
+            session.add(PromptTemplate(chatbot_id=config.id, name=name, body=body))
+        for integration_config in config.integrations:
+            session.add(_integration_row(config.id, integration_config, old_secrets, secret_key))
+    if cache is not None:
+        await cache.delete(config.id)
+
+
+def _integration_row(
+    chatbot_id: str, integration: IntegrationConfig, old_secrets: dict[str, dict[str, str]], secret_key: str
+) -> Integration:
+    references: dict[str, str] = {}
+    literals: dict[str, str] = {}
+    for name, value in integration.secrets.items():
+        if is_env_reference(value):
+            references[name] = value
+        elif value == REDACTED:
+            previous = old_secrets.get(integration.name, {})
+            if name not in previous:
+                raise ChatbotConfigError(
+                    f"integration '{integration.name}': secret '{name}' is {REDACTED} but no value is stored for it"
+                )
+            literals[name] = previous[name]
+        else:
+            literals[name] = value
+    return Integration(
+        chatbot_id=chatbot_id,
+        name=integration.name,
+        kind=integration.kind,
+        settings={**integration.settings, "_secret_references": references, "_secret_names": sorted(literals)},
+        secrets_encrypted=encrypt_secrets(literals, secret_key=secret_key) if literals else None,
+    )
+
+
+async def load_chatbot(*, db: Database, chatbot_id: str) -> ChatbotConfig:
+    """Load a chatbot's whole config with secrets redacted (encrypted ones as ``<encrypted>``).
+
+    Raises:
+        ChatbotNotFoundError: when no chatbot has that id.
+    """
+    async with db.session() as session:
+        row = await session.get(Chatbot, chatbot_id)
+        if row is None:
+            raise ChatbotNotFoundError(f"unknown chatbot '{chatbot_id}'")
+        prompts = (
+            await session.scalars(
+                select(PromptTemplate).where(PromptTemplate.chatbot_id == chatbot_id).order_by(PromptTemplate.name)
+            )
+        ).all()
+        integrations = (
+            await session.scalars(
+                select(Integration).where(Integration.chatbot_id == chatbot_id).order_by(Integration.name)
+            )
+        ).all()
+    document = dict(row.config)
+    document["prompts"] = {prompt.name: prompt.body for prompt in prompts}
+    document["integrations"] = [_integration_document(integration) for integration in integrations]
+    return ChatbotConfig.model_validate(document)
+
+
+def _integration_document(integration: Integration) -> dict[str, Any]:
+    settings = dict(integration.settings)
+    references: dict[str, str] = settings.pop("_secret_references", {})
+    encrypted_names: list[str] = settings.pop("_secret_names", [])
+    secrets = dict(references)
+    # Names only: the encrypted values stay encrypted.
+    secrets.update({name: REDACTED for name in encrypted_names})
+    return {"name": integration.name, "kind": integration.kind, "settings": settings, "secrets": secrets}
+
+
+async def get_chatbot(*, db: Database, chatbot_id: str, cache: ConfigCache | None = None) -> ChatbotConfig:
+    """The chatbot's config, from the cache when given (TTL 5 min by default, seed 000).
+
+    Raises:
+        ChatbotNotFoundError: when no chatbot has that id.
+    """
+    if cache is None:
+        return await load_chatbot(db=db, chatbot_id=chatbot_id)
+    config: ChatbotConfig = await cache.get_or_load(chatbot_id, lambda: load_chatbot(db=db, chatbot_id=chatbot_id))
+    return config
+
+
+async def list_chatbots(*, db: Database) -> list[tuple[str, str, str]]:
+    """Every chatbot as ``(id, name, language)``, by id."""
+    async with db.session() as session:
+        rows = (await session.execute(select(Chatbot.id, Chatbot.name, Chatbot.language).order_by(Chatbot.id))).all()
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+async def integration_secrets(*, db: Database, chatbot_id: str, name: str, secret_key: str) -> dict[str, str]:
+    """The decrypted and resolved secrets of one integration (for the outbound client only).
+
+    Raises:
+        NotFoundError: when the chatbot has no integration of that name.
+        SecretError: when a secret cannot be decrypted or an ``${ENV}`` variable is unset.
+    """
+    async with db.session() as session:
+        integration = await session.scalar(
+            select(Integration).where(Integration.chatbot_id == chatbot_id, Integration.name == name)
+        )
+    if integration is None:
+        raise NotFoundError(f"chatbot '{chatbot_id}' has no integration '{name}'")
+    resolved = {key: resolve_secret(value) for key, value in integration.settings.get("_secret_references", {}).items()}
+    if integration.secrets_encrypted:
+        resolved.update(decrypt_secrets(integration.secrets_encrypted, secret_key=secret_key))
+    return resolved

@@ -1,0 +1,270 @@
+"""The turn recorder: writes finished turns to the database in batches, off the answer's path.
+
+A turn is handed over as one :class:`TurnRecord` when its stream ends; a single writer task
+drains the queue and writes every waiting turn in one transaction (sessions, messages, the
+streaming session, all its events with one ``executemany``, the context chunks used and the
+metrics row). Nothing is written per token, and the shopper's first token never waits on
+the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from samtale.knowledge.types import ContextChunk
+from samtale.storage.base import new_id, utcnow
+from samtale.storage.db import Database
+from samtale.storage.models import (
+    ContextChunkUsed,
+    ConversationProcessingMetrics,
+    ConversationSession,
+    Message,
+    StreamingEvent,
+    StreamingSession,
+)
+from samtale.streaming.hub import StreamEvent
+
+logger = logging.getLogger(__name__)
+METRIC_COLUMNS = frozenset(ConversationProcessingMetrics.__table__.columns.keys())
+
+
+@dataclass(slots=True)
+class TurnRecord:
+    """Everything one turn stores. ``metrics`` holds the ``conversation_processing_metrics`` columns."""
+
+    chatbot_id: str
+    user_id: str
+    session_id: str
+    session_state: dict[str, Any]
+    streaming_session_id: str
+    token_hash: str
+    flow_type: str
+    status: str
+    user_text: str
+    assistant_text: str
+    events: list[StreamEvent]
+    context: list[ContextChunk]
+    metrics: dict[str, Any]
+    started_at: datetime
+    completed_at: datetime = field(default_factory=utcnow)
+
+
+class TurnRecorder:
+    """A background writer of :class:`TurnRecord` batches.
+
+    Args:
+        db: the database.
+        max_batch: the most turns written in one transaction.
+        on_written: awaited with each written batch (metrics export, error log); its errors are
+            logged, never raised.
+    """
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        max_batch: int = 200,
+        on_written: Callable[[list[TurnRecord]], Awaitable[None]] | None = None,
+    ) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self.on_written = on_written
+        self._queue: asyncio.Queue[TurnRecord] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.batches_written = 0
+        self.turns_written = 0
+        self.failures = 0
+
+    def start(self) -> None:
+        """Start the writer task (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="samtale-turn-recorder")
+
+    def submit(self, record: TurnRecord) -> None:
+        """Queue a finished turn for writing (never blocks)."""
+        self._queue.put_nowait(record)
+
+    async def flush(self) -> None:
+        """Wait until every turn submitted so far is written (or failed)."""
+        await self._queue.join()
+
+    async def close(self) -> None:
+        """Write what is queued, then stop the writer."""
+        if self._task is None:
+            return
+        await self.flush()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            try:
+                await self.write(batch)
+                self.batches_written += 1
+                self.turns_written += len(batch)
+                if self.on_written is not None:
+                    await self.on_written(batch)
+            except Exception:
+                self.failures += 1
+                logger.exception("could not store %d turn(s)", len(batch))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def write(self, batch: list[TurnRecord]) -> None:
+        """Write a batch of turns in one transaction."""
+        started = time.perf_counter()
+        async with self.db.session() as session:
+            session_ids = sorted({record.session_id for record in batch})
+            existing = {
+                row.id: row
+                for row in (
+                    await session.scalars(select(ConversationSession).where(ConversationSession.id.in_(session_ids)))
+                ).all()
+            }
+            next_sequence = {
+                session_id: (last or 0) + 1
+                for session_id, last in (
+                    await session.execute(
+                        select(Message.session_id, func.max(Message.sequence))
+                        .where(Message.session_id.in_(session_ids))
+                        .group_by(Message.session_id)
+                    )
+                ).all()
+            }
+            for record in batch:
+                row = existing.get(record.session_id)
+                if row is None:
+                    row = ConversationSession(
+                        id=record.session_id,
+                        chatbot_id=record.chatbot_id,
+                        user_id=record.user_id,
+                        title=record.user_text[:200],
+                        state=record.session_state,
+                        created_at=record.started_at,
+                        updated_at=record.completed_at,
+                    )
+                    session.add(row)
+                    existing[record.session_id] = row
+                else:
+                    row.state = record.session_state
+                    row.updated_at = record.completed_at
+            await session.flush()
+
+            messages: list[dict[str, Any]] = []
+            chunk_rows: list[dict[str, Any]] = []
+            stream_rows: list[dict[str, Any]] = []
+            event_rows: list[dict[str, Any]] = []
+            for record in batch:
+                sequence = next_sequence.get(record.session_id, 1)
+                next_sequence[record.session_id] = sequence + 2
+                assistant_id = new_id()
+                messages.append(
+                    {
+                        "id": new_id(),
+                        "chatbot_id": record.chatbot_id,
+                        "session_id": record.session_id,
+                        "sequence": sequence,
+                        "role": "user",
+                        "content": record.user_text,
+                        "status": "ok",
+                        "flow_type": record.flow_type,
+                        "streaming_session_id": record.streaming_session_id,
+                        "extra": {},
+                        "created_at": record.started_at,
+                    }
+                )
+                messages.append(
+                    {
+                        "id": assistant_id,
+                        "chatbot_id": record.chatbot_id,
+                        "session_id": record.session_id,
+                        "sequence": sequence + 1,
+                        "role": "assistant",
+                        "content": record.assistant_text,
+                        "status": "ok" if record.status == "completed" else "failed",
+                        "flow_type": record.flow_type,
+                        "streaming_session_id": record.streaming_session_id,
+                        "extra": {"error": record.metrics.get("error_category")}
+                        if record.status != "completed"
+                        else {},
+                        "created_at": record.completed_at,
+                    }
+                )
+                for rank, chunk in enumerate(record.context, start=1):
+                    chunk_rows.append(
+                        {
+                            "chatbot_id": record.chatbot_id,
+                            "message_id": assistant_id,
+                            "chunk_id": chunk.chunk_id,
+                            "document_id": chunk.document_id[:500],
+                            "index_name": chunk.index_name,
+                            "rank": rank,
+                            "score": chunk.score,
+                            "title": (chunk.title or "")[:500] or None,
+                            "created_at": record.completed_at,
+                        }
+                    )
+                stream_rows.append(
+                    {
+                        "id": record.streaming_session_id,
+                        "chatbot_id": record.chatbot_id,
+                        "conversation_session_id": record.session_id,
+                        "token_hash": record.token_hash,
+                        "status": record.status,
+                        "flow_type": record.flow_type,
+                        "last_event_id": len(record.events),
+                        "created_at": record.started_at,
+                        "completed_at": record.completed_at,
+                    }
+                )
+                event_rows.extend(
+                    {
+                        "streaming_session_id": record.streaming_session_id,
+                        "chatbot_id": record.chatbot_id,
+                        "event_id": item.id,
+                        "event": item.event,
+                        "data": item.data,
+                        "created_at": item.timestamp,
+                    }
+                    for item in record.events
+                )
+            await session.execute(insert(Message), messages)
+            await session.execute(insert(StreamingSession), stream_rows)
+            if event_rows:
+                await session.execute(insert(StreamingEvent), event_rows)
+            if chunk_rows:
+                await session.execute(insert(ContextChunkUsed), chunk_rows)
+            persist_ms = (time.perf_counter() - started) * 1000.0
+            for record in batch:
+                record.metrics["persist_ms"] = persist_ms
+            await session.execute(
+                insert(ConversationProcessingMetrics),
+                [
+                    {
+                        **{key: value for key, value in record.metrics.items() if key in METRIC_COLUMNS},
+                        "chatbot_id": record.chatbot_id,
+                        "session_id": record.session_id,
+                        "streaming_session_id": record.streaming_session_id,
+                        "created_at": record.completed_at,
+                    }
+                    for record in batch
+                ],
+            )

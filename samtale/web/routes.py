@@ -1,0 +1,17 @@
+"""The chat page at ``/``: a small widget that streams answers with EventSource."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+STATIC = Path(__file__).parent / "static"
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def chat_page() -> FileResponse:
+    """The chat page (``?chatbot=ID`` picks the chatbot; default ``vinhuset``)."""
+    return FileResponse(STATIC / "chat.html", media_type="text/html")
