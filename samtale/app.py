@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import ORJSONResponse
 
 from samtale import __version__
-from samtale.api import admin, conversation, health, monitoring
+from samtale.api import admin, conversation, health, monitoring, template_builder
 from samtale.api.errors import install_error_handlers
 from samtale.observability.logging import configure_logging
 from samtale.observability.middleware import RequestMetricsMiddleware
@@ -63,5 +63,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(admin.router)
     app.include_router(monitoring.router)
     app.include_router(monitoring.metrics_router)
+    app.include_router(template_builder.router)
     app.include_router(web_router)
     return app
