@@ -21,7 +21,11 @@ class ContextChunk:
         source: where the document came from (file name or URL).
         position: the chunk's 0-based position within its document.
         metadata: typed fields of the document (for products: price, country, variety…).
-        score: retrieval score, higher is better (cosine similarity or fused score).
+        score: retrieval score, higher is better: the fused hybrid score scaled to 0..1 (1 = ranked
+            first by both the vector and the lexical search).
+        vector_score: cosine similarity of the chunk with the query (-1..1), when retrieved by
+            the knowledge retriever.
+        lexical_score: BM25 score of the chunk for the query (0 = no query term in it).
     """
 
     chunk_id: str
@@ -33,3 +37,5 @@ class ContextChunk:
     position: int
     score: float
     metadata: dict[str, MetadataValue] = field(default_factory=dict)
+    vector_score: float | None = None
+    lexical_score: float | None = None

@@ -10,8 +10,7 @@ import pytest
 from samtale.knowledge.chunking import ChunkingOptions, chunk_document
 from samtale.knowledge.errors import KnowledgeInputError
 from samtale.knowledge.parsers import CsvOptions, parse_csv, parse_file, typed_value
-
-TERMS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "policies" / "stellaholm-terms.en.md"
+from tests.knowledge.helpers import TERMS
 
 
 def test_a_product_feed_row_becomes_one_document_with_typed_metadata() -> None:

@@ -1,0 +1,162 @@
+"""``samtale kb``: ingest files into a chatbot's knowledge index, list indexes, evaluate retrieval.
+
+The database is ``SAMTALE_DATABASE_URL`` (:func:`samtale.settings.get_settings`); the embedder is
+the configured one (the local all-MiniLM-L6-v2 by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from samtale.errors import SamtaleError
+from samtale.knowledge.embedders import Embedder
+from samtale.knowledge.evaluation import EvalReport, evaluate, load_questions
+from samtale.knowledge.ingest import IngestProgress, IngestReport, ingest_paths
+from samtale.knowledge.parsers import CsvOptions
+from samtale.knowledge.repository import IndexSummary, list_indexes
+from samtale.knowledge.retrieval import Retriever
+from samtale.settings import get_settings
+from samtale.storage.db import Database, create_database
+
+kb_app = typer.Typer(help="Knowledge bases: ingest files, list indexes, evaluate retrieval.", no_args_is_help=True)
+console = Console()
+T = TypeVar("T")
+
+
+def _embedder() -> Embedder:
+    from samtale.services import build_embedder
+
+    return build_embedder(get_settings())
+
+
+def _columns(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
+def _run(work: Callable[[Database], Awaitable[T]]) -> T:
+    async def main() -> T:
+        db = create_database(get_settings().database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except SamtaleError as exc:
+        console.print(f"[red]error[/red] {exc.message}")
+        raise typer.Exit(2)
+
+
+@kb_app.command("ingest")
+def ingest_command(
+    paths: Annotated[list[Path], typer.Argument(help="CSV, Markdown or text files")],
+    chatbot: Annotated[str, typer.Option("--chatbot", help="the chatbot that owns the index")],
+    index: Annotated[str, typer.Option("--index", help="the knowledge index name, e.g. products")],
+    id_column: Annotated[str | None, typer.Option("--id-column", help="CSV column with each row's id")] = None,
+    text_columns: Annotated[
+        str | None, typer.Option("--text-columns", help="comma-separated CSV columns to embed (default: all)")
+    ] = None,
+    metadata_only_columns: Annotated[
+        str | None, typer.Option("--metadata-only-columns", help="comma-separated CSV columns kept only as metadata")
+    ] = None,
+    prune: Annotated[bool, typer.Option("--prune", help="delete documents no longer in these files")] = False,
+) -> None:
+    """Chunk, embed and store files in a knowledge index; unchanged documents are skipped."""
+    options = CsvOptions(
+        text_columns=_columns(text_columns), metadata_only_columns=_columns(metadata_only_columns) or ()
+    )
+
+    async def work(db: Database) -> IngestReport:
+        columns = (TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("embedding", total=None)
+
+            def progress(update: IngestProgress) -> None:
+                bar.update(task, completed=update.done, total=update.total or None)
+
+            return await ingest_paths(
+                db=db,
+                embedder=_embedder(),
+                chatbot_id=chatbot,
+                index_name=index,
+                paths=paths,
+                id_column=id_column,
+                csv_options=options,
+                prune=prune,
+                progress=progress,
+            )
+
+    report = _run(work)
+    for error in report.errors:
+        console.print(f"[yellow]not ingested[/yellow] {error.message}")
+    console.print(
+        f"{chatbot}/{index}: {report.documents_added} documents added, {report.documents_updated} updated, "
+        f"{report.documents_unchanged} unchanged, {report.documents_failed} failed, "
+        f"{report.documents_removed} removed; {report.chunks_written} chunks written "
+        f"({report.chunks_embedded} embedded) in {report.seconds:.1f} s, {report.chunks_per_s:.1f} chunks/s"
+    )
+    if report.files_failed or report.documents_failed:
+        raise typer.Exit(1)
+
+
+@kb_app.command("list")
+def list_command(chatbot: Annotated[str, typer.Option("--chatbot", help="chatbot id")]) -> None:
+    """The chatbot's knowledge indexes with their document and chunk counts."""
+
+    async def work(db: Database) -> list[IndexSummary]:
+        return await list_indexes(db, chatbot_id=chatbot)
+
+    table = Table("index", "documents", "chunks", "embedding model", "dimension", "version")
+    for summary in _run(work):
+        table.add_row(
+            summary.name,
+            str(summary.documents),
+            str(summary.chunks),
+            summary.embedding_model,
+            str(summary.dimension),
+            str(summary.version),
+        )
+    console.print(table)
+
+
+@kb_app.command("eval")
+def eval_command(
+    chatbot: Annotated[str, typer.Option("--chatbot", help="chatbot id")],
+    index: Annotated[str, typer.Option("--index", help="knowledge index name")],
+    questions: Annotated[Path, typer.Option("--questions", help="CSV with question,expected_id")],
+    as_json: Annotated[bool, typer.Option("--json", help="print hit@1, hit@5 and mrr as JSON")] = False,
+) -> None:
+    """Ask each question of the index and print hit@1, hit@5 and MRR by document id."""
+
+    async def work(db: Database) -> EvalReport:
+        items = load_questions(questions)
+        retriever = Retriever(db=db, embedder=_embedder())
+        return await evaluate(retriever=retriever, chatbot_id=chatbot, index_name=index, questions=items)
+
+    report = _run(work)
+    if as_json:
+        typer.echo(json.dumps(report.as_json()))
+        return
+    table = Table("questions", "hit@1", "hit@5", "MRR", "median ms")
+    table.add_row(
+        str(report.questions),
+        f"{report.hit_at_1:.3f}",
+        f"{report.hit_at_5:.3f}",
+        f"{report.mrr:.3f}",
+        f"{report.median_ms:.1f}",
+    )
+    console.print(table)
+    for miss in report.misses[:10]:
+        console.print(f"[yellow]not in top 5[/yellow] {miss.expected_id}: {miss.question}")
