@@ -74,7 +74,7 @@ class RoutingConfig(BaseModel):
     llm_margin: float = Field(default=0.15, ge=0.0, le=1.0)
     llm_timeout_s: float = Field(default=5.0, gt=0.0)
     history_turns: int = Field(default=2, ge=0)
-    follow_up_bonus: float = Field(default=0.3, ge=0.0, le=1.0)
+    follow_up_bonus: float = Field(default=0.8, ge=0.0, le=1.0)
 
     @property
     def strategies(self) -> list[StrategyName]:
