@@ -84,7 +84,9 @@ async def test_an_unreachable_model_ends_in_an_llm_error_and_a_failed_message(
     await services.conversation.drain()
     async with services.db.session() as session:
         assistant = (
-            await session.scalars(select(Message).where(Message.session_id == body["session_id"], Message.role == "assistant"))
+            await session.scalars(
+                select(Message).where(Message.session_id == body["session_id"], Message.role == "assistant")
+            )
         ).one()
         metrics = (await session.scalars(select(ConversationProcessingMetrics))).one()
     assert assistant.status == "failed"
