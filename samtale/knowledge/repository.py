@@ -234,24 +234,22 @@ async def list_indexes(db: Database, *, chatbot_id: str) -> list[IndexSummary]:
             .scalars()
             .all()
         )
-        doc_counts = dict(
-            (
-                await session.execute(
-                    select(KnowledgeDocument.index_id, func.count())
-                    .where(KnowledgeDocument.chatbot_id == chatbot_id)
-                    .group_by(KnowledgeDocument.index_id)
-                )
-            ).tuples()
-        )
-        chunk_counts = dict(
-            (
-                await session.execute(
-                    select(KnowledgeChunk.index_id, func.count())
-                    .where(KnowledgeChunk.chatbot_id == chatbot_id)
-                    .group_by(KnowledgeChunk.index_id)
-                )
-            ).tuples()
-        )
+        doc_counts: dict[str, int] = {
+            index_id: count
+            for index_id, count in await session.execute(
+                select(KnowledgeDocument.index_id, func.count())
+                .where(KnowledgeDocument.chatbot_id == chatbot_id)
+                .group_by(KnowledgeDocument.index_id)
+            )
+        }
+        chunk_counts: dict[str, int] = {
+            index_id: count
+            for index_id, count in await session.execute(
+                select(KnowledgeChunk.index_id, func.count())
+                .where(KnowledgeChunk.chatbot_id == chatbot_id)
+                .group_by(KnowledgeChunk.index_id)
+            )
+        }
     return [
         IndexSummary(
             name=index.name,
