@@ -7,13 +7,14 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import httpx
 import typer
 from rich.console import Console
 
 from samtale.errors import SamtaleError
+from samtale.knowledge.cli import kb_app
 from samtale.orders.cli import orders_app
 from samtale.routing.cli import routing_app
 from samtale.settings import get_settings
@@ -29,7 +30,6 @@ app = typer.Typer(
 )
 chatbots_app = typer.Typer(help="Import and export chatbot config documents (YAML).", no_args_is_help=True)
 apikeys_app = typer.Typer(help="Create API keys for the admin endpoints.", no_args_is_help=True)
-kb_app = typer.Typer(help="Knowledge bases: ingest files, list indexes.", no_args_is_help=True)
 app.add_typer(chatbots_app, name="chatbots")
 app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(kb_app, name="kb")
@@ -155,83 +155,6 @@ def apikeys_create(
     scope = f"chatbot {chatbot}" if chatbot else "every chatbot"
     console.print(f"created {'admin ' if admin else ''}key '{name}' for {scope}; store it now, it is not shown again:")
     typer.echo(key)
-
-
-@kb_app.command("ingest")
-def kb_ingest(
-    paths: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="CSV, Markdown or text files")],
-    chatbot: Annotated[str, typer.Option(help="the chatbot that owns the index")],
-    index: Annotated[str, typer.Option(help="the knowledge index name, e.g. products")],
-    id_column: Annotated[str | None, typer.Option(help="CSV column holding each row's document id")] = None,
-    prune: Annotated[bool, typer.Option(help="delete documents no longer in these files")] = False,
-) -> None:
-    """Chunk, embed and store files in a knowledge index; unchanged documents are skipped."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from samtale.knowledge.ingest import IngestProgress, ingest_paths
-    from samtale.services import build_embedder
-    from samtale.storage.db import create_database
-
-    settings = get_settings()
-
-    async def work() -> Any:
-        db = create_database(settings.database_url)
-        columns = (TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task("embedding", total=None)
-
-            def progress(update: IngestProgress) -> None:
-                bar.update(task, completed=update.done, total=update.total or None)
-
-            try:
-                return await ingest_paths(
-                    db=db,
-                    embedder=build_embedder(settings),
-                    chatbot_id=chatbot,
-                    index_name=index,
-                    paths=paths,
-                    id_column=id_column,
-                    prune=prune,
-                    progress=progress,
-                )
-            finally:
-                await db.dispose()
-
-    report = run_async(work)
-    for error in report.errors:
-        console.print(f"[yellow]skipped[/yellow] {error.source}: {error.message}")
-    console.print(
-        f"{chatbot}/{index}: {report.documents_added} added, {report.documents_updated} updated, "
-        f"{report.documents_unchanged} unchanged, {report.documents_failed} failed; "
-        f"{report.chunks_written} chunks written in {report.seconds:.1f} s ({report.chunks_per_s:.0f} chunks/s)"
-    )
-    if report.files_failed or report.documents_failed:
-        raise typer.Exit(1)
-
-
-@kb_app.command("list")
-def kb_list(chatbot: Annotated[str, typer.Option(help="chatbot id")]) -> None:
-    """The chatbot's knowledge indexes with document and chunk counts."""
-    from rich.table import Table
-
-    from samtale.knowledge.repository import list_indexes
-    from samtale.storage.db import create_database
-
-    settings = get_settings()
-
-    async def work() -> Any:
-        db = create_database(settings.database_url)
-        try:
-            return await list_indexes(db, chatbot_id=chatbot)
-        finally:
-            await db.dispose()
-
-    table = Table("index", "documents", "chunks", "embedding model", "version")
-    for summary in run_async(work):
-        table.add_row(
-            summary.name, str(summary.documents), str(summary.chunks), summary.embedding_model, str(summary.version)
-        )
-    Console().print(table)
 
 
 @app.command()

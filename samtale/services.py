@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import select
 
 from samtale.chatbots.schema import ChatbotConfig, FlowConfig
 from samtale.chatbots.service import get_chatbot, integration_secrets
+from samtale.conversation.pipeline import RoutingOutcome
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
 from samtale.conversation.service import ConversationService
 from samtale.errors import ErrorCategory
@@ -32,6 +34,8 @@ from samtale.observability.system import register_active_streams
 from samtale.orders.simulators import create_shopify_simulator
 from samtale.orders.trackers.base import Tracker
 from samtale.orders.trackers.factory import create_tracker
+from samtale.routing.llm import build_classifiers
+from samtale.routing.router import Router
 from samtale.settings import Settings
 from samtale.storage.cache import CacheRegistry
 from samtale.storage.db import Database, create_database
@@ -75,6 +79,8 @@ class Services:
     demo_simulator_app: Any = None
     _providers: dict[tuple[str, str, str], LLMProvider] = field(default_factory=dict)
     _trackers: dict[tuple[str, str], Tracker] = field(default_factory=dict)
+    _routers: dict[str, tuple[str, Router]] = field(default_factory=dict)
+    _router_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _simulator_clients: list[httpx.AsyncClient] = field(default_factory=list)
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -87,6 +93,7 @@ class Services:
             load_chatbot=self.get_chatbot,
             provider_factory=self.provider_for,
             tracker_factory=self.tracker_for,
+            router=self.route,
             retriever=self.retriever,
             max_message_chars=self.settings.max_message_chars,
             llm_retries=self.settings.llm_retries,
@@ -168,6 +175,39 @@ class Services:
             provider = create_provider(llm, settings=self.settings, http_client=self.pools.ai)
             self._providers[key] = provider
         return provider
+
+    async def route(
+        self, chatbot: ChatbotConfig, question: str, history: Sequence[tuple[str, str]], state: dict[str, Any]
+    ) -> RoutingOutcome:
+        """Decide the flow of a message with the chatbot's routing strategy (``none`` → main)."""
+        if chatbot.routing.strategy == "none":
+            return RoutingOutcome()
+        router = await self._router_for(chatbot)
+        decision = await router.decide(message=question, history=history, last_route_key=state.get("last_route_key"))
+        return RoutingOutcome(
+            route_key=decision.route_key,
+            strategy=decision.strategy,
+            confidence=decision.confidence,
+            routing_ms=decision.routing_ms,
+        )
+
+    async def _router_for(self, chatbot: ChatbotConfig) -> Router:
+        version = chatbot.model_dump_json(include={"routing", "flows", "prompts", "llm"})
+        cached = self._routers.get(chatbot.id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        async with self._router_lock:
+            cached = self._routers.get(chatbot.id)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            router = await Router.build(
+                config=chatbot,
+                embedder=self.embedder,
+                classifiers=build_classifiers(chatbot, settings=self.settings, http_client=self.pools.ai),
+                cache_dir=self.settings.data_dir / "routing",
+            )
+            self._routers[chatbot.id] = (version, router)
+            return router
 
     async def tracker_for(self, chatbot: ChatbotConfig, flow: FlowConfig) -> Tracker | None:
         """The order tracker of a flow's integration (None when the flow names none); trackers are

@@ -19,6 +19,8 @@ from sqlalchemy import delete, select
 from samtale.chatbots.schema import ChatbotConfig, IntegrationConfig
 from samtale.chatbots.secrets import REDACTED, decrypt_secrets, encrypt_secrets, is_env_reference, resolve_secret
 from samtale.errors import InputError, NotFoundError
+from samtale.routing.types import RoutingConfigError
+from samtale.routing.validation import validate_routing
 from samtale.storage.db import Database
 from samtale.storage.models import Chatbot, Integration, PromptTemplate
 
@@ -65,7 +67,11 @@ def parse_chatbot_documents(text: str) -> list[ChatbotConfig]:
         if not isinstance(document, dict):
             raise ChatbotConfigError(f"document {number} is not a mapping")
         try:
-            configs.append(ChatbotConfig.model_validate(document))
+            config = ChatbotConfig.model_validate(document)
+            validate_routing(config)
+            configs.append(config)
+        except RoutingConfigError as exc:
+            raise ChatbotConfigError(f"chatbot document {number} is invalid: {exc.message}") from exc
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(part) for part in error['loc']) or 'document'}: {error['msg']}"
