@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -60,12 +62,19 @@ def serve(
     import uvicorn
 
     settings = get_settings()
+    worker_count = workers or settings.workers
+    if worker_count > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # prometheus-client reads this at import, so it must exist before the workers start;
+        # each worker then writes its samples there and /metrics sums them.
+        metrics_dir = Path(tempfile.mkdtemp(prefix="samtale-prometheus-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        console.print(f"{worker_count} workers; Prometheus multiprocess samples in {metrics_dir}")
     uvicorn.run(
         "samtale.app:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
-        workers=workers or settings.workers,
+        workers=worker_count,
         log_level=settings.log_level,
         access_log=False,
     )
