@@ -49,12 +49,15 @@ DEMO_SHOPIFY_TOKEN = "shpat_demo_simulator"
 def build_embedder(settings: Settings, *, pools: HttpPools | None = None) -> Embedder:
     """The configured embedder: the local all-MiniLM-L6-v2 by default, or an OpenAI-compatible one."""
     if settings.embedding_provider == "openai":
-        if not settings.embedding_base_url:
-            raise ValueError("SAMTALE_EMBEDDING_BASE_URL is required when SAMTALE_EMBEDDING_PROVIDER=openai")
+        if not settings.embedding_base_url or not settings.embedding_dimension:
+            raise ValueError(
+                "SAMTALE_EMBEDDING_BASE_URL and SAMTALE_EMBEDDING_DIMENSION are required when "
+                "SAMTALE_EMBEDDING_PROVIDER=openai"
+            )
         return OpenAIEmbedder(
             base_url=settings.embedding_base_url,
             model=settings.embedding_model,
-            dimension=1536,
+            dimension=settings.embedding_dimension,
             api_key=settings.embedding_api_key,
             client=pools.ai if pools else None,
         )
@@ -79,7 +82,7 @@ class Services:
     demo_simulator_app: Any = None
     _providers: dict[tuple[str, str, str], LLMProvider] = field(default_factory=dict)
     _trackers: dict[tuple[str, str], Tracker] = field(default_factory=dict)
-    _routers: dict[str, tuple[str, Router]] = field(default_factory=dict)
+    _routers: dict[str, tuple[ChatbotConfig, Router]] = field(default_factory=dict)
     _router_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _simulator_clients: list[httpx.AsyncClient] = field(default_factory=list)
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -189,16 +192,23 @@ class Services:
             strategy=decision.strategy,
             confidence=decision.confidence,
             routing_ms=decision.routing_ms,
+            query_vector=decision.query_vector,
         )
 
     async def _router_for(self, chatbot: ChatbotConfig) -> Router:
-        version = chatbot.model_dump_json(include={"routing", "flows", "prompts", "llm"})
+        """The chatbot's router, built once per routing configuration.
+
+        The config cache hands out the same object until it expires or an admin write replaces
+        it, so the identity check answers nearly every turn; only a new object is compared
+        field by field (never serialised: a routing block may hold thousands of examples).
+        """
         cached = self._routers.get(chatbot.id)
-        if cached is not None and cached[0] == version:
+        if cached is not None and (cached[0] is chatbot or _same_routing(cached[0], chatbot)):
+            self._routers[chatbot.id] = (chatbot, cached[1])
             return cached[1]
         async with self._router_lock:
             cached = self._routers.get(chatbot.id)
-            if cached is not None and cached[0] == version:
+            if cached is not None and _same_routing(cached[0], chatbot):
                 return cached[1]
             router = await Router.build(
                 config=chatbot,
@@ -206,7 +216,7 @@ class Services:
                 classifiers=build_classifiers(chatbot, settings=self.settings, http_client=self.pools.ai),
                 cache_dir=self.settings.data_dir / "routing",
             )
-            self._routers[chatbot.id] = (version, router)
+            self._routers[chatbot.id] = (chatbot, router)
             return router
 
     async def tracker_for(self, chatbot: ChatbotConfig, flow: FlowConfig) -> Tracker | None:
@@ -278,3 +288,8 @@ class Services:
             await client.aclose()
         await self.pools.aclose()
         await self.db.dispose()
+
+
+def _same_routing(old: ChatbotConfig, new: ChatbotConfig) -> bool:
+    """True when a router built for ``old`` is right for ``new`` (routing, flows, prompts, LLM)."""
+    return old.routing == new.routing and old.flows == new.flows and old.prompts == new.prompts and old.llm == new.llm

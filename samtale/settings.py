@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # Embeddings and retrieval
     embedding_provider: Literal["local", "openai"] = "local"
     embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_dimension: int | None = Field(
+        default=None, description="output dimension of an OpenAI-compatible embedding model (required for it)"
+    )
     embedding_batch_size: int = 64
     embedding_base_url: str | None = None
     embedding_api_key: str | None = None

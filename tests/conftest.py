@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from samtale.settings import Settings
 from samtale.storage.migrate import upgrade_database
@@ -25,7 +26,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
 POSTGRES_ADMIN_URL = os.environ.get("SAMTALE_TEST_POSTGRES_URL")
-REDIS_URL = os.environ.get("SAMTALE_TEST_REDIS_URL")
+REDIS_URL = os.environ.get("SAMTALE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def _pg_admin_execute(statement: str) -> None:
@@ -113,6 +114,21 @@ async def client(services: object) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://samtale.test", timeout=60) as http:
         yield http
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    """The test Redis URL; skipped when Redis does not answer, except under CI where it must."""
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=0.5)
+    try:
+        await client.ping()
+    except Exception as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis at {REDIS_URL} does not answer under CI: {exc}")
+        pytest.skip(f"Redis at {REDIS_URL} does not answer")
+    finally:
+        await client.aclose()
+    return REDIS_URL
 
 
 def shared_data(*parts: str) -> Path:

@@ -68,9 +68,16 @@ class Retriever(Protocol):
     """Knowledge retrieval as the pipeline uses it (``samtale.knowledge.retrieval.Retriever``)."""
 
     async def search(
-        self, *, chatbot_id: str, index_name: str, query: str, top_k: int, min_score: float | None = None
+        self,
+        *,
+        chatbot_id: str,
+        index_name: str,
+        query: str,
+        top_k: int,
+        min_score: float | None = None,
+        query_vector: Any = None,
     ) -> list[ContextChunk]:
-        """The best ``top_k`` chunks of an index for ``query``."""
+        """The best ``top_k`` chunks of an index for ``query`` (``query_vector``: its embedding, if known)."""
         ...
 
 
@@ -87,6 +94,7 @@ class RoutingOutcome:
     confidence: float = 1.0
     routing_ms: float = 0.0
     speculative_hit: bool | None = None
+    query_vector: Any = None
 
 
 Router = Callable[[ChatbotConfig, str, Sequence[tuple[str, str]], dict[str, Any]], Awaitable[RoutingOutcome]]
@@ -178,116 +186,32 @@ async def run_turn(
             },
         )
 
-        # Order flow: extract, verify against the shop, look up (DESIGN section 11).
-        order_summary: dict[str, Any] | None = None
-        if flow.type == "apiflow":
-            phase = time.perf_counter()
-            tracker = await tracker_factory(chatbot, flow) if tracker_factory is not None else None
-            result = await handle_order_turn(
-                message=turn.question,
-                history=turn.history,
-                state=dict(state.get("order", {})),
-                tracker=tracker,
-                language=chatbot.language,
-                max_failed_attempts=max_failed_order_attempts,
-            )
-            metrics["order_ms"] = (time.perf_counter() - phase) * 1000.0
-            state["order"] = result.state
-            if result.kind == "unavailable":
-                raise OrderSystemUnavailableError(result.reply)
-            if result.kind != "order":
-                _stream_fixed_reply(stream, result.reply, answer_parts, metrics, turn, flow.type)
-                return _finish(
-                    turn=turn,
-                    stream=stream,
-                    flow=flow,
-                    state=state,
-                    metrics=metrics,
-                    answer_parts=answer_parts,
-                    context=context,
-                    status=status,
-                    submit=submit,
-                )
-            order_summary = result.summary
-            stream.emit("order", {"order": order_summary})
-
-        # Retrieval from the flow's knowledge base.
-        phase = time.perf_counter()
-        if retriever is not None and flow.knowledge_index:
-            context = await retriever.search(
-                chatbot_id=chatbot.id,
-                index_name=flow.knowledge_index,
-                query=turn.question,
-                top_k=flow.top_k,
-                min_score=flow.min_score,
-            )
-        metrics["retrieval_ms"] = (time.perf_counter() - phase) * 1000.0
-        stream.emit("sources", {"sources": [_source_json(chunk) for chunk in context]})
-
-        # Prompt.
-        phase = time.perf_counter()
-        messages = build_messages(
-            chatbot=chatbot,
+        order_summary, fixed_reply = await _order_step(
+            turn=turn,
             flow=flow,
-            question=turn.question,
-            history=turn.history,
-            context=context,
-            order=order_summary,
+            state=state,
+            metrics=metrics,
+            tracker_factory=tracker_factory,
+            max_failed_attempts=max_failed_order_attempts,
         )
-        llm = chatbot.llm.merged(flow.llm)
-        request = GenerationRequest(
-            messages=messages,
-            question=turn.question,
-            language=chatbot.language,
-            context=context,
-            order=order_summary,
-            model=llm.model,
-            temperature=llm.temperature,
-            max_tokens=llm.max_tokens,
-            chatbot_name=chatbot.name,
-        )
-        provider = provider_factory(chatbot, flow)
-        metrics["provider"] = provider.name
-        metrics["model"] = llm.model if provider.name != "offline" else None
-        metrics["prompt_ms"] = (time.perf_counter() - phase) * 1000.0
-
-        # Generation.
-        llm_started = time.perf_counter()
-        first_token_at: float | None = None
-        usage: Usage | None = None
-        async for item in stream_with_retries(provider, request, attempts=llm_retries + 1, base_delay_s=0.25):
-            if stream.stop_requested:
-                raise TurnStoppedError("the answer was stopped on request")
-            if isinstance(item, TextDelta):
-                if not item.text:
-                    continue
-                text = _substitute(item.text, chatbot.substitutions)
-                if first_token_at is None:
-                    first_token_at = time.perf_counter()
-                    metrics["llm_ttft_ms"] = (first_token_at - llm_started) * 1000.0
-                    metrics["ttft_ms"] = (first_token_at - turn.received_at) * 1000.0
-                answer_parts.append(text)
-                stream.emit("token", {"token": text})
-            elif isinstance(item, Usage):
-                usage = item
-        finished = time.perf_counter()
-        completion_tokens = usage.completion_tokens if usage else len(answer_parts)
-        stream_s = finished - first_token_at if first_token_at is not None else 0.0
-        metrics.update(
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=completion_tokens,
-            stream_ms=stream_s * 1000.0 if first_token_at is not None else None,
-            tokens_per_s=(completion_tokens / stream_s) if stream_s > 0 else None,
-            total_ms=(finished - turn.received_at) * 1000.0,
-        )
-        stream.emit(
-            "end",
-            {
-                "usage": {"prompt_tokens": metrics["prompt_tokens"], "completion_tokens": completion_tokens},
-                "metrics": _public_metrics(metrics),
-                "flow_type": flow.type,
-            },
-        )
+        if order_summary is not None:
+            stream.emit("order", {"order": order_summary})
+        if fixed_reply is not None:
+            _stream_fixed_reply(stream, fixed_reply, answer_parts, metrics, turn, flow.type)
+        else:
+            await _grounded_answer(
+                turn=turn,
+                stream=stream,
+                flow=flow,
+                order_summary=order_summary,
+                query_vector=outcome.query_vector,
+                retriever=retriever,
+                provider_factory=provider_factory,
+                llm_retries=llm_retries,
+                metrics=metrics,
+                answer_parts=answer_parts,
+                context=context,
+            )
     except OrderSystemUnavailableError as exc:
         status = "failed"
         _fail(stream, metrics, turn, exc.category, exc.message, answer_parts, shopper_message=exc.message)
@@ -309,6 +233,148 @@ async def run_turn(
         context=context,
         status=status,
         submit=submit,
+    )
+
+
+async def _order_step(
+    *,
+    turn: TurnInput,
+    flow: FlowConfig,
+    state: dict[str, Any],
+    metrics: dict[str, Any],
+    tracker_factory: TrackerFactory | None,
+    max_failed_attempts: int,
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The order flow (DESIGN section 11) for an ``apiflow`` turn: extract, verify, look up.
+
+    Returns ``(order summary, None)`` for a verified order, ``(None, reply)`` when the shopper
+    gets a fixed reply (a question, not-found, lockout), ``(None, None)`` for other flows.
+
+    Raises:
+        OrderSystemUnavailableError: the shop's order API failed or none is configured.
+    """
+    if flow.type != "apiflow":
+        return None, None
+    phase = time.perf_counter()
+    tracker = await tracker_factory(turn.chatbot, flow) if tracker_factory is not None else None
+    result = await handle_order_turn(
+        message=turn.question,
+        history=turn.history,
+        state=dict(state.get("order", {})),
+        tracker=tracker,
+        language=turn.chatbot.language,
+        max_failed_attempts=max_failed_attempts,
+    )
+    metrics["order_ms"] = (time.perf_counter() - phase) * 1000.0
+    state["order"] = result.state
+    if result.kind == "unavailable":
+        raise OrderSystemUnavailableError(result.reply)
+    if result.kind != "order":
+        return None, result.reply
+    return result.summary, None
+
+
+async def _grounded_answer(
+    *,
+    turn: TurnInput,
+    stream: Stream,
+    flow: FlowConfig,
+    order_summary: dict[str, Any] | None,
+    query_vector: Any,
+    retriever: Retriever | None,
+    provider_factory: ProviderFactory,
+    llm_retries: int,
+    metrics: dict[str, Any],
+    answer_parts: list[str],
+    context: list[ContextChunk],
+) -> None:
+    """Retrieve from the flow's knowledge base, build the prompt and stream the LLM's answer.
+
+    Fills ``context`` and ``answer_parts`` in place and ends the stream with ``end``.
+
+    Raises:
+        SamtaleError: a phase failed (LLM, template, vector store…); the caller reports it.
+    """
+    chatbot = turn.chatbot
+    # Retrieval from the flow's knowledge base (reusing the router's query embedding, if any).
+    phase = time.perf_counter()
+    if retriever is not None and flow.knowledge_index:
+        context.extend(
+            await retriever.search(
+                chatbot_id=chatbot.id,
+                index_name=flow.knowledge_index,
+                query=turn.question,
+                top_k=flow.top_k,
+                min_score=flow.min_score,
+                query_vector=query_vector,
+            )
+        )
+    metrics["retrieval_ms"] = (time.perf_counter() - phase) * 1000.0
+    stream.emit("sources", {"sources": [_source_json(chunk) for chunk in context]})
+
+    # Prompt.
+    phase = time.perf_counter()
+    messages = build_messages(
+        chatbot=chatbot,
+        flow=flow,
+        question=turn.question,
+        history=turn.history,
+        context=context,
+        order=order_summary,
+    )
+    llm = chatbot.llm.merged(flow.llm)
+    request = GenerationRequest(
+        messages=messages,
+        question=turn.question,
+        language=chatbot.language,
+        context=context,
+        order=order_summary,
+        model=llm.model,
+        temperature=llm.temperature,
+        max_tokens=llm.max_tokens,
+        chatbot_name=chatbot.name,
+    )
+    provider = provider_factory(chatbot, flow)
+    metrics["provider"] = provider.name
+    metrics["model"] = llm.model if provider.name != "offline" else None
+    metrics["prompt_ms"] = (time.perf_counter() - phase) * 1000.0
+
+    # Generation.
+    llm_started = time.perf_counter()
+    first_token_at: float | None = None
+    usage: Usage | None = None
+    async for item in stream_with_retries(provider, request, attempts=llm_retries + 1, base_delay_s=0.25):
+        if stream.stop_requested:
+            raise TurnStoppedError("the answer was stopped on request")
+        if isinstance(item, TextDelta):
+            if not item.text:
+                continue
+            text = _substitute(item.text, chatbot.substitutions)
+            if first_token_at is None:
+                first_token_at = time.perf_counter()
+                metrics["llm_ttft_ms"] = (first_token_at - llm_started) * 1000.0
+                metrics["ttft_ms"] = (first_token_at - turn.received_at) * 1000.0
+            answer_parts.append(text)
+            stream.emit("token", {"token": text})
+        elif isinstance(item, Usage):
+            usage = item
+    finished = time.perf_counter()
+    completion_tokens = usage.completion_tokens if usage else len(answer_parts)
+    stream_s = finished - first_token_at if first_token_at is not None else 0.0
+    metrics.update(
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=completion_tokens,
+        stream_ms=stream_s * 1000.0 if first_token_at is not None else None,
+        tokens_per_s=(completion_tokens / stream_s) if stream_s > 0 else None,
+        total_ms=(finished - turn.received_at) * 1000.0,
+    )
+    stream.emit(
+        "end",
+        {
+            "usage": {"prompt_tokens": metrics["prompt_tokens"], "completion_tokens": completion_tokens},
+            "metrics": _public_metrics(metrics),
+            "flow_type": flow.type,
+        },
     )
 
 

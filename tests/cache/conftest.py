@@ -4,31 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
-from redis.asyncio import Redis
-
-REDIS_URL = os.environ.get("SAMTALE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-@pytest.fixture
-async def redis_url() -> str:
-    """The test Redis URL; skipped when Redis does not answer, except under CI where it must."""
-    client = Redis.from_url(REDIS_URL, socket_connect_timeout=0.5)
-    try:
-        await client.ping()
-    except Exception as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis at {REDIS_URL} does not answer under CI: {exc}")
-        pytest.skip(f"Redis at {REDIS_URL} does not answer")
-    finally:
-        await client.aclose()
-    return REDIS_URL
 
 
 @pytest.fixture

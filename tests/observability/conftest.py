@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy import event, text
 
 import samtale.storage.models  # noqa: F401  (registers every table on Base.metadata)
@@ -18,7 +17,6 @@ from samtale.storage.db import Database, create_database
 _POSTGRES_ADMIN_URL = os.environ.get("SAMTALE_TEST_POSTGRES_URL")
 # CI passes a plain libpq URL (postgresql://…); the async engine needs the asyncpg driver.
 POSTGRES_URL = _POSTGRES_ADMIN_URL.replace("postgresql://", "postgresql+asyncpg://", 1) if _POSTGRES_ADMIN_URL else None
-REDIS_URL = os.environ.get("SAMTALE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 async def _sqlite(tmp_path: Path) -> Database:
@@ -98,18 +96,3 @@ async def pg_db() -> AsyncIterator[Database]:
     yield database
     await database.dispose()
     await _drop_schema(schema)
-
-
-@pytest.fixture
-async def redis_url() -> str:
-    """The test Redis URL; skipped when Redis does not answer, except under CI where it must."""
-    client = Redis.from_url(REDIS_URL, socket_connect_timeout=0.5)
-    try:
-        await client.ping()
-    except Exception as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis at {REDIS_URL} does not answer under CI: {exc}")
-        pytest.skip(f"Redis at {REDIS_URL} does not answer")
-    finally:
-        await client.aclose()
-    return REDIS_URL
