@@ -13,6 +13,8 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import ORJSONResponse
 
 from samtale.api.deps import AdminKeyDep, ServicesDep, require_chatbot_access
+from samtale.chatbots.apikeys import ApiKeyInfo
+from samtale.errors import PermissionDeniedError
 from samtale.observability.metrics import render_metrics
 from samtale.observability.processing import processing_metrics
 from samtale.observability.system import system_state
@@ -81,16 +83,24 @@ async def monitoring_processing(
     )
 
 
+def _require_deployment_admin(key: ApiKeyInfo) -> None:
+    """Deployment-wide actions need an admin key that is not scoped to one chatbot (403 otherwise)."""
+    if key.chatbot_id is not None:
+        raise PermissionDeniedError("this action affects every chatbot; it needs an admin key for all chatbots")
+
+
 @router.post("/clear-cache")
 async def monitoring_clear_cache(services: ServicesDep, key: AdminKeyDep) -> ORJSONResponse:
-    """Empty every cache in every worker."""
+    """Empty every cache in every worker (admin key for all chatbots)."""
+    _require_deployment_admin(key)
     await services.caches.clear_all()
     return ORJSONResponse({"success": True, "caches": services.caches.stats()})
 
 
 @router.post("/reset-pool-stats")
 async def monitoring_reset_pools(services: ServicesDep, key: AdminKeyDep) -> ORJSONResponse:
-    """Zero the outbound pool statistics."""
+    """Zero this worker's outbound pool statistics (admin key for all chatbots)."""
+    _require_deployment_admin(key)
     services.pools.reset()
     return ORJSONResponse({"success": True, "pools": services.pools.stats()})
 
