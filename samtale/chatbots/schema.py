@@ -11,7 +11,8 @@ One document per chatbot (DESIGN section 4)::
     flows:
       - {type: main, knowledge_index: policies, top_k: 5}
       - {type: flow3, route_key: product, knowledge_index: products}
-      - {type: apiflow, route_key: order, integration: shop}
+      - {type: apiflow, route_key: order, integration: shop,
+         orders: {max_failed_attempts: 5, llm_extraction: true}}   # see OrderFlowSettings
     routing: {strategy: keywords, keywords: [{route_key: order, pattern: "#\\d+"}]}
     integrations:
       - {name: shop, kind: shopify, settings: {shop: demo}, secrets: {access_token: "${SHOPIFY_TOKEN}"}}
@@ -64,6 +65,41 @@ class LLMSettings(BaseModel):
         return self.model_copy(update=override.model_dump(exclude_none=True))
 
 
+class OrderFlowSettings(BaseModel):
+    """The ``orders:`` block of an ``apiflow`` flow: how its order flow extracts and verifies.
+
+    Attributes:
+        max_failed_attempts: failed lookups (no such order, or a second factor that does not
+            match) allowed per conversation before the flow stops looking up and points to
+            human support (issue 4: 5).
+        llm_extraction: also ask the flow's LLM for the order number, email, postcode and phone
+            when the rules miss what the flow needs (the seeds' ApiVarFlow); rules always run
+            first, and the LLM's answer is validated before it is used.
+        llm_timeout_s: seconds to wait for that LLM answer before going on with the rules' result.
+        order_number_pattern: a regular expression the shop's order numbers match in full
+            (without a leading ``#``), e.g. ``"\\d{4,6}"`` or ``"CT-\\d+"``; a number found
+            by the rules or the LLM that does not match it is never looked up. None accepts
+            the shapes the rules know (``1001``, ``000000123``, ``CT-1001``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_failed_attempts: int = Field(default=5, ge=1, le=100)
+    llm_extraction: bool = False
+    llm_timeout_s: float = Field(default=5.0, gt=0.0, le=60.0)
+    order_number_pattern: str | None = None
+
+    @field_validator("order_number_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"orders.order_number_pattern is not a valid regular expression: {exc}") from None
+        return value
+
+
 class FlowConfig(BaseModel):
     """One flow of a chatbot: what answers the messages routed to it."""
 
@@ -78,6 +114,13 @@ class FlowConfig(BaseModel):
     min_score: float | None = None
     integration: str | None = None
     llm: LLMSettings | None = None
+    orders: OrderFlowSettings | None = Field(default=None, description="apiflow only: order-flow settings")
+
+    @model_validator(mode="after")
+    def _orders_only_on_apiflow(self) -> FlowConfig:
+        if self.orders is not None and self.type != "apiflow":
+            raise ValueError(f"flow '{self.type}' has an `orders` block; only the apiflow flow takes one")
+        return self
 
     @property
     def key(self) -> str:

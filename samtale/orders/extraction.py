@@ -199,6 +199,81 @@ def extract_order_number(text: str) -> str | None:
     return _extract_one(text, expecting=None).order_number
 
 
+#: The shapes an order number may have when nothing stricter is configured: an optional letter
+#: prefix (``CT-``), 3–20 digits and an optional numeric suffix (``1001-2``); no ``#``.
+ORDER_NUMBER_SHAPE = re.compile(r"(?:[A-Za-z]{1,4}-?)?\d{3,20}(?:-\d{1,6})?")
+POSTCODE_SHAPE = re.compile(r"\d{4,5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}", re.IGNORECASE)
+PHONE_SHAPE = re.compile(r"\+?\d{7,15}")
+#: A number introduced by one of these is never an order number, whoever proposes it.
+NOT_ORDER_CUES = frozenset({Cue.INVOICE, Cue.AMOUNT, Cue.PHONE, Cue.POSTCODE, Cue.TRACKING, Cue.OTHER_ID})
+
+
+def shopper_texts(*, message: str, history: Sequence[tuple[str, str]] = (), max_turns: int = 6) -> list[str]:
+    """The shopper's own words: ``message`` and their ``max_turns`` most recent earlier turns."""
+    earlier = [content for role, content in history if role == "user"]
+    return [message, *earlier[-max_turns:]] if max_turns > 0 else [message]
+
+
+def _spaced(value: str, gap: str) -> str:
+    """A pattern for ``value`` whose characters may be separated by ``gap`` (e.g. ``2100`` / ``21 00``)."""
+    return gap.join(re.escape(char) for char in value)
+
+
+def order_number_stated(token: str, texts: Sequence[str]) -> bool:
+    """True when ``token`` (an order number without ``#``) stands on its own in one of ``texts``
+    where an order number can stand.
+
+    Not accepted: a token that is part of a longer number or word, glued to a currency sign,
+    followed by a unit (``160 dollars``, ``3 bottles``), inside a URL or email, or introduced
+    by an invoice, amount, phone, postcode, tracking or customer-number word (the same cues
+    the rules use). Used to check an order number the LLM extractor proposes (issue 4: never
+    an invoice number, a refund amount or a phone number).
+    """
+    if not ORDER_NUMBER_SHAPE.fullmatch(token):
+        return False
+    occurrence = re.compile(r"(?<![\w$€£/:.,+@-])" + re.escape(token) + r"(?![\w/:@]|[.,]\d)", re.IGNORECASE)
+    for text in texts:
+        masked = _mask(text, [m.span() for m in URL.finditer(text)] + [m.span() for m in EMAIL.finditer(text)])
+        for match in occurrence.finditer(masked):
+            if UNIT_AFTER.match(masked[match.end() :]):
+                continue
+            if _nearest_cue(masked, match.start()) in NOT_ORDER_CUES:
+                continue
+            return True
+    return False
+
+
+def email_stated(email: str, texts: Sequence[str]) -> bool:
+    """True when ``email`` is a well-formed address whose every letter-and-digit run (``jane``,
+    ``example``, ``com``) is a word the shopper wrote, so ``jane at example dot com`` supports
+    ``jane@example.com`` but nothing supports an address the shopper never gave."""
+    if not EMAIL.fullmatch(email):
+        return False
+    words = {word for text in texts for word in re.findall(r"[a-z0-9]+", text.casefold())}
+    return all(part in words for part in re.findall(r"[a-z0-9]+", email.casefold()))
+
+
+def postcode_stated(postcode: str, texts: Sequence[str]) -> bool:
+    """True when ``postcode`` has a postcode's shape (``2100``, ``12345-6789``, ``SW1A 1AA``) and
+    the shopper wrote it (spaces inside ignored, case-insensitive)."""
+    compact = re.sub(r"\s", "", postcode)
+    if not POSTCODE_SHAPE.fullmatch(postcode.strip()) or not compact:
+        return False
+    occurrence = re.compile(r"(?<![\w-])" + _spaced(compact, r"\s?") + r"(?![\w-])", re.IGNORECASE)
+    return any(occurrence.search(text) for text in texts)
+
+
+def phone_stated(phone: str, texts: Sequence[str]) -> bool:
+    """True when ``phone`` is 7–15 digits (optional ``+``) that the shopper wrote, allowing
+    spaces, dashes, dots and brackets between the digits."""
+    compact = re.sub(r"[\s().-]", "", phone)
+    if not PHONE_SHAPE.fullmatch(compact):
+        return False
+    digits = compact.lstrip("+")
+    occurrence = re.compile(r"(?<!\d)" + _spaced(digits, r"[\s().-]?") + r"(?!\d)")
+    return any(occurrence.search(text) for text in texts)
+
+
 class ExtractionReport(BaseModel):
     """Exact-match rate of the order-number rules over labelled rows, and every miss."""
 

@@ -37,6 +37,7 @@ from samtale.orders.errors import (
     OrderAPIUnavailableError,
     OrderNotFound,
 )
+from samtale.orders.logsafe import install_order_log_filter, order_lookup
 from samtale.orders.models import Order
 from samtale.orders.trackers.netguard import HostGuard
 
@@ -157,6 +158,8 @@ class HttpTracker(ABC):
         self._retry = retry or RetryPolicy()
         self._guard = HostGuard(allow_private_network=allow_private_network)
         self.second_factors = second_factors
+        # httpx logs request URLs, which carry order numbers and emails for several shops.
+        install_order_log_filter()
 
     async def find_order(self, *, order_number: str, email: str | None, postcode: str | None) -> Order | None:
         """Look the order up and verify the second factor.
@@ -277,7 +280,8 @@ class HttpTracker(ABC):
         if authorise:
             await self._authorise(request)
         try:
-            response = await self._client.send(request, auth=auth) if auth else await self._client.send(request)
+            with order_lookup():
+                response = await self._client.send(request, auth=auth) if auth else await self._client.send(request)
         except httpx.TimeoutException:
             raise OrderAPITimeoutError(f"the {self.kind} order API did not answer in time", retryable=True) from None
         except httpx.TransportError as exc:
