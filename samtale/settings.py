@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     # Input limits
     max_message_chars: int = 8000
     max_upload_bytes: int = 50 * 1024 * 1024
+    knowledge_max_file_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        gt=0,
+        description="largest file ingested into a knowledge index (CLI and admin upload); larger files fail alone",
+    )
 
     # Streaming
     stream_retention_s: float = 900.0

@@ -3,9 +3,12 @@
 * Markdown: chunks follow headings (outside fenced code) and paragraphs; each chunk's title is
   its heading path (``Terms & Conditions > Shipping``), and the title is embedded with it.
 * Plain text: paragraphs (blank-line separated), titled by the document title.
-* CSV records: one chunk per row unless the row is longer than ``max_chars``.
+* Records (CSV rows, products, JSON records): one chunk per record unless it is longer than
+  ``max_chars``, then split between lines.
+* PDF: each page on its own (a chunk never spans two pages), by paragraphs; chunks carry
+  ``page`` (1-based) in their metadata and the document title as their title.
 
-Paragraphs longer than ``max_chars`` are split at sentence ends, then at spaces. Consecutive
+Paragraphs longer than ``max_chars`` are split at line breaks, then sentence ends, then spaces. Consecutive
 chunks of one section share up to ``overlap_chars`` characters, cut at a sentence or word start.
 The default 1,000 characters is about the 256 word pieces all-MiniLM-L6-v2 reads (its
 ``max_seq_length``; longer input is truncated, so the tail would not be embedded).
@@ -14,9 +17,10 @@ The default 1,000 characters is about the 256 word pieces all-MiniLM-L6-v2 reads
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from samtale.knowledge.parsers import Document
+from samtale.knowledge.documents import PAGE_BREAK, Document
+from samtale.knowledge.types import MetadataValue
 
 _HEADING_RE = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 _FENCE_RE = re.compile(r"^[ \t]*(```|~~~)")
@@ -55,30 +59,41 @@ class TextChunk:
         title: the heading path (Markdown), the document title, or a product title.
         text: the chunk body as shown to the LLM and in sources.
         embed_text: what is embedded and indexed lexically (the title and the body for
-            Markdown and text; the ``column: value`` lines, which include the title, for records).
+            Markdown, text and PDF; the ``column: value`` lines, which include the title, for records).
+        metadata: fields of this chunk alone, added to the document's metadata (a PDF page's ``page``).
     """
 
     position: int
     title: str | None
     text: str
     embed_text: str
+    metadata: dict[str, MetadataValue] = field(default_factory=dict)
 
 
 def chunk_document(document: Document, *, options: ChunkingOptions | None = None) -> list[TextChunk]:
     """Chunk ``document`` by its kind; returns at least one chunk when it has any text."""
     opts = options or ChunkingOptions()
+    sections: list[tuple[str | None, list[str], dict[str, MetadataValue]]]
     if document.kind == "markdown":
-        sections = markdown_sections(document.text, document_title=document.title)
+        sections = [(t, b, {}) for t, b in markdown_sections(document.text, document_title=document.title)]
     elif document.kind == "text":
-        sections = [(document.title, _paragraphs(document.text))]
+        sections = [(document.title, _paragraphs(document.text), {})]
+    elif document.kind == "pdf":
+        sections = [
+            (document.title, _paragraphs(page), {"page": number})
+            for number, page in enumerate(document.text.split(PAGE_BREAK), start=1)
+            if page.strip()
+        ]
     else:
-        sections = [(document.title, document.text.split("\n"))]
+        sections = [(document.title, document.text.split("\n"), {})]
     chunks: list[TextChunk] = []
-    for title, blocks in sections:
+    for title, blocks, extra in sections:
         joiner = "\n" if document.kind == "record" else "\n\n"
         for body in pack_blocks(blocks, max_chars=opts.max_chars, overlap_chars=opts.overlap_chars, joiner=joiner):
             embed_text = body if document.kind == "record" or not title else f"{title}\n\n{body}"
-            chunks.append(TextChunk(position=len(chunks), title=title, text=body, embed_text=embed_text))
+            chunks.append(
+                TextChunk(position=len(chunks), title=title, text=body, embed_text=embed_text, metadata=dict(extra))
+            )
     return chunks
 
 
@@ -121,18 +136,24 @@ def markdown_sections(text: str, *, document_title: str | None) -> list[tuple[st
     return sections
 
 
-def _split_long(block: str, max_chars: int) -> list[str]:
+def _split_long(block: str, max_chars: int) -> list[tuple[str, str]]:
+    """``block`` in pieces of at most ``max_chars``, each with the separator that joins it to
+    the piece before it within the block (``\n`` between lines, a space within a line)."""
     if len(block) <= max_chars:
-        return [block]
-    pieces: list[str] = []
-    for sentence in _SENTENCE_END_RE.split(block):
-        while len(sentence) > max_chars:
-            cut = sentence.rfind(" ", 0, max_chars)
-            cut = cut if cut > max_chars // 2 else max_chars
-            pieces.append(sentence[:cut].strip())
-            sentence = sentence[cut:].strip()
-        if sentence:
-            pieces.append(sentence)
+        return [(block, "")]
+    pieces: list[tuple[str, str]] = []
+    for line in block.split("\n"):
+        separator = "\n"
+        for sentence in _SENTENCE_END_RE.split(line.strip()) if len(line) > max_chars else [line.strip()]:
+            while len(sentence) > max_chars:
+                cut = sentence.rfind(" ", 0, max_chars)
+                cut = cut if cut > max_chars // 2 else max_chars
+                pieces.append((sentence[:cut].strip(), separator))
+                separator = " "
+                sentence = sentence[cut:].strip()
+            if sentence:
+                pieces.append((sentence, separator))
+                separator = " "
     return pieces
 
 
@@ -140,6 +161,9 @@ def _overlap_tail(text: str, overlap_chars: int) -> str:
     if overlap_chars <= 0 or len(text) <= overlap_chars:
         return ""
     tail = text[-overlap_chars:]
+    line = tail.find("\n")
+    if 0 <= line and tail[line:].strip():
+        return tail[line:].strip()
     sentence = _SENTENCE_END_RE.search(tail)
     if sentence and sentence.end() < len(tail):
         return tail[sentence.end() :].strip()
@@ -150,20 +174,25 @@ def _overlap_tail(text: str, overlap_chars: int) -> str:
 def pack_blocks(blocks: list[str], *, max_chars: int, overlap_chars: int, joiner: str = "\n\n") -> list[str]:
     """Pack ``blocks`` (paragraphs, lines) greedily into chunks of at most ``max_chars`` characters.
 
-    Blocks are joined with ``joiner``; the sentences of a block too long for one chunk are
-    joined with a space. A chunk after the first of the same section starts with the end of the
-    previous chunk (at most ``overlap_chars`` characters, from a sentence or word start).
+    Blocks are joined with ``joiner``; the lines of a block too long for one chunk are joined
+    with a line break, its sentences with a space. A chunk after the first of the same section
+    starts with the end of the previous chunk (at most ``overlap_chars`` characters, from a
+    sentence or word start).
     """
-    pieces = [(piece, index > 0) for block in blocks for index, piece in enumerate(_split_long(block, max_chars))]
+    pieces = [
+        (piece, inner if index > 0 else joiner)
+        for block in blocks
+        for index, (piece, inner) in enumerate(_split_long(block, max_chars))
+    ]
     chunks: list[str] = []
     current = ""
-    for piece, continues in pieces:
-        separator = (" " if continues else joiner) if current else ""
+    for piece, joined_by in pieces:
+        separator = joined_by if current else ""
         if current and len(current) + len(separator) + len(piece) > max_chars:
             chunks.append(current)
             tail = _overlap_tail(current, overlap_chars)
-            current = tail if tail and len(tail) + 1 + len(piece) <= max_chars else ""
-            separator = " " if current else ""
+            current = tail if tail and len(tail) + len(joined_by) + len(piece) <= max_chars else ""
+            separator = joined_by if current else ""
         current += separator + piece
     if current:
         chunks.append(current)

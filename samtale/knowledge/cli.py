@@ -21,7 +21,7 @@ from samtale.errors import SamtaleError
 from samtale.knowledge.embedders import Embedder
 from samtale.knowledge.evaluation import EvalReport, evaluate, load_questions
 from samtale.knowledge.ingest import IngestProgress, IngestReport, ingest_paths
-from samtale.knowledge.parsers import CsvOptions
+from samtale.knowledge.parsers import CsvOptions, JsonOptions
 from samtale.knowledge.repository import IndexSummary, list_indexes
 from samtale.knowledge.retrieval import Retriever
 from samtale.settings import get_settings
@@ -61,10 +61,18 @@ def _run(work: Callable[[Database], Awaitable[T]]) -> T:
 
 @kb_app.command("ingest")
 def ingest_command(
-    paths: Annotated[list[Path], typer.Argument(help="CSV, Markdown or text files")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="CSV (incl. Shopify product CSV), Markdown, text, HTML, PDF, JSON Lines or JSON files"),
+    ],
     chatbot: Annotated[str, typer.Option("--chatbot", help="the chatbot that owns the index")],
     index: Annotated[str, typer.Option("--index", help="the knowledge index name, e.g. products")],
-    id_column: Annotated[str | None, typer.Option("--id-column", help="CSV column with each row's id")] = None,
+    id_column: Annotated[
+        str | None, typer.Option("--id-column", help="CSV column or JSON field with each record's id")
+    ] = None,
+    text_field: Annotated[
+        str | None, typer.Option("--text-field", help="JSON Lines/JSON field with each record's text")
+    ] = None,
     text_columns: Annotated[
         str | None, typer.Option("--text-columns", help="comma-separated CSV columns to embed (default: all)")
     ] = None,
@@ -79,12 +87,12 @@ def ingest_command(
     )
 
     async def work(db: Database) -> IngestReport:
-        columns = (TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("embedding", total=None)
 
             def progress(update: IngestProgress) -> None:
-                bar.update(task, completed=update.done, total=update.total or None)
+                bar.update(task, description=update.phase, completed=update.done, total=update.total or None)
 
             return await ingest_paths(
                 db=db,
@@ -94,13 +102,15 @@ def ingest_command(
                 paths=paths,
                 id_column=id_column,
                 csv_options=options,
+                json_options=JsonOptions(text_field=text_field),
                 prune=prune,
+                max_file_bytes=get_settings().knowledge_max_file_bytes,
                 progress=progress,
             )
 
     report = _run(work)
     for error in report.errors:
-        console.print(f"[yellow]not ingested[/yellow] {error.message}")
+        console.print(f"[red]not ingested[/red] {error.message}", highlight=False)
     console.print(
         f"{chatbot}/{index}: {report.documents_added} documents added, {report.documents_updated} updated, "
         f"{report.documents_unchanged} unchanged, {report.documents_failed} failed, "

@@ -6,10 +6,14 @@ chunked, embedded through the embedding cache (see :mod:`samtale.knowledge.embed
 and written in a transaction that holds whole documents only (see
 :func:`samtale.knowledge.repository.write_documents`). A file that cannot be read or parsed is
 reported in :attr:`IngestReport.errors` and the rest of the batch continues.
+
+Parsing and chunking (pypdf, trafilatura, CSV) run in a worker thread and embedding runs off
+the event loop too, so an ingestion inside the server (an admin API job) never blocks requests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +25,7 @@ from samtale.knowledge.chunking import ChunkingOptions, chunk_document
 from samtale.knowledge.embedders import Embedder
 from samtale.knowledge.embedding_cache import cached_embeddings, text_hash, vector_to_bytes
 from samtale.knowledge.errors import KnowledgeInputError
-from samtale.knowledge.parsers import DEFAULT_MAX_FILE_BYTES, CsvOptions, Document, parse_file
+from samtale.knowledge.parsers import DEFAULT_MAX_FILE_BYTES, CsvOptions, Document, JsonOptions, parse_file
 from samtale.knowledge.repository import (
     DocumentWrite,
     IndexHead,
@@ -39,9 +43,10 @@ WRITE_GROUP_CHUNKS = 1024
 
 @dataclass(frozen=True, slots=True)
 class IngestProgress:
-    """A progress report: ``done`` of ``total`` chunks embedded (cache hits count as embedded)."""
+    """A progress report: while ``parsing``, ``done`` of ``total`` files read; while ``embedding``
+    (and when ``done``), ``done`` of ``total`` chunks embedded (cache hits count as embedded)."""
 
-    phase: Literal["embedding", "done"]
+    phase: Literal["parsing", "embedding", "done"]
     done: int
     total: int
 
@@ -62,6 +67,7 @@ class IngestReport:
     Attributes:
         documents_added / documents_updated / documents_unchanged / documents_failed /
         documents_removed: counts of documents (removed only with ``prune``).
+        files_total: files given.
         files_failed: files that could not be read or parsed at all.
         chunks_written: chunk rows written (new and replacing).
         chunks_embedded: chunk texts the model embedded (the rest came from the cache).
@@ -77,6 +83,7 @@ class IngestReport:
     documents_unchanged: int = 0
     documents_failed: int = 0
     documents_removed: int = 0
+    files_total: int = 0
     files_failed: int = 0
     chunks_written: int = 0
     chunks_embedded: int = 0
@@ -90,14 +97,24 @@ class IngestReport:
         return self.chunks_written / self.seconds if self.seconds > 0 else 0.0
 
 
-def _parse_all(
-    paths: Sequence[Path], *, csv_options: CsvOptions, max_file_bytes: int, report: IngestReport
+async def _parse_all(
+    paths: Sequence[Path],
+    *,
+    csv_options: CsvOptions,
+    json_options: JsonOptions,
+    max_file_bytes: int,
+    report: IngestReport,
+    progress: Callable[[IngestProgress], None] | None,
 ) -> list[Document]:
     documents: list[Document] = []
     seen: dict[str, str] = {}
-    for path in paths:
+    for done, path in enumerate(paths):
+        if progress is not None:
+            progress(IngestProgress(phase="parsing", done=done, total=len(paths)))
         try:
-            result = parse_file(path, csv_options=csv_options, max_bytes=max_file_bytes)
+            result = await asyncio.to_thread(
+                parse_file, path, csv_options=csv_options, json_options=json_options, max_bytes=max_file_bytes
+            )
         except KnowledgeInputError as exc:
             report.files_failed += 1
             report.errors.append(IngestError(source=path.name, message=exc.message))
@@ -122,53 +139,13 @@ def _parse_all(
     return documents
 
 
-async def ingest_paths(
-    *,
-    db: Database,
-    embedder: Embedder,
-    chatbot_id: str,
-    index_name: str,
-    paths: Sequence[Path],
-    id_column: str | None = None,
-    csv_options: CsvOptions | None = None,
-    chunking: ChunkingOptions | None = None,
-    prune: bool = False,
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-    progress: Callable[[IngestProgress], None] | None = None,
-) -> IngestReport:
-    """Ingest files into the index ``index_name`` of ``chatbot_id`` (created when missing).
-
-    Args:
-        db: the database.
-        embedder: the embedding model; must be the one that built the index, if it exists.
-        chatbot_id: the owning chatbot.
-        index_name: the knowledge index name (e.g. ``products``, ``policies``).
-        paths: ``.csv``/``.tsv``, ``.md``/``.markdown`` and ``.txt`` files.
-        id_column: the CSV column holding document ids (overrides ``csv_options.id_column``).
-        csv_options: which CSV columns are embedded and which are metadata only.
-        chunking: chunk sizes (part of each document's content hash: new sizes re-chunk).
-        prune: delete documents of the index that none of ``paths`` contains any more; skipped
-            (and reported) when a file failed, so a broken file never empties an index.
-        max_file_bytes: per-file size limit in bytes (default 50 MB).
-        progress: called with :class:`IngestProgress` as chunks are embedded.
-
-    Returns:
-        An :class:`IngestReport`; per-file and per-document failures are in its ``errors``.
-
-    Raises:
-        EmbedderMismatchError: the index exists and was built by another embedder.
-        EmbeddingError: the embedder failed (nothing of the failing group is written).
-    """
-    started = time.perf_counter()
-    report = IngestReport(chatbot_id=chatbot_id, index_name=index_name)
-    options = csv_options or CsvOptions()
-    if id_column is not None:
-        options = dataclasses.replace(options, id_column=id_column)
-    chunk_options = chunking or ChunkingOptions()
-    head = await get_or_create_index(db, chatbot_id=chatbot_id, index_name=index_name, embedder=embedder)
-    documents = _parse_all(paths, csv_options=options, max_file_bytes=max_file_bytes, report=report)
-    stored = await stored_hashes(db, index_id=head.id)
-
+def _prepare(
+    documents: Sequence[Document],
+    stored: dict[str, tuple[str, str]],
+    chunk_options: ChunkingOptions,
+    report: IngestReport,
+) -> list[DocumentWrite]:
+    """The documents that are new or changed, chunked and ready to embed (runs in a thread)."""
     pending: list[DocumentWrite] = []
     for document in documents:
         content_hash = document.content_hash(salt=chunk_options.signature)
@@ -181,7 +158,9 @@ async def ingest_paths(
             report.documents_failed += 1
             report.errors.append(
                 IngestError(
-                    source=document.source, external_id=document.external_id, message="the document has no text"
+                    source=document.source,
+                    external_id=document.external_id,
+                    message=f"{document.source}: document {document.external_id!r} has no text",
                 )
             )
             continue
@@ -197,7 +176,7 @@ async def ingest_paths(
                         "position": chunk.position,
                         "text": chunk.text,
                         "title": chunk.title,
-                        "metadata": dict(document.metadata),
+                        "metadata": {**document.metadata, **chunk.metadata},
                         "embed_text": chunk.embed_text,
                         "text_hash": text_hash(chunk.embed_text),
                     }
@@ -206,6 +185,69 @@ async def ingest_paths(
                 document_id=previous[0] if previous is not None else None,
             )
         )
+    return pending
+
+
+async def ingest_paths(
+    *,
+    db: Database,
+    embedder: Embedder,
+    chatbot_id: str,
+    index_name: str,
+    paths: Sequence[Path],
+    id_column: str | None = None,
+    csv_options: CsvOptions | None = None,
+    json_options: JsonOptions | None = None,
+    chunking: ChunkingOptions | None = None,
+    prune: bool = False,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    progress: Callable[[IngestProgress], None] | None = None,
+) -> IngestReport:
+    """Ingest files into the index ``index_name`` of ``chatbot_id`` (created when missing).
+
+    Args:
+        db: the database.
+        embedder: the embedding model; must be the one that built the index, if it exists.
+        chatbot_id: the owning chatbot.
+        index_name: the knowledge index name (e.g. ``products``, ``policies``).
+        paths: files in any format :func:`~samtale.knowledge.parsers.parse_file` reads (CSV,
+            Shopify CSV, Markdown, text, HTML, PDF, JSON Lines, JSON).
+        id_column: the CSV column or JSON field holding document ids (overrides
+            ``csv_options.id_column`` and ``json_options.id_field``).
+        csv_options: which CSV columns are embedded and which are metadata only.
+        json_options: the id, text and title fields of JSON records.
+        chunking: chunk sizes (part of each document's content hash: new sizes re-chunk).
+        prune: delete documents of the index that none of ``paths`` contains any more; skipped
+            (and reported) when a file failed, so a broken file never empties an index.
+        max_file_bytes: per-file size limit in bytes (default 50 MB).
+        progress: called with :class:`IngestProgress` as files are read and chunks embedded.
+
+    Returns:
+        An :class:`IngestReport`; per-file and per-document failures are in its ``errors``.
+
+    Raises:
+        EmbedderMismatchError: the index exists and was built by another embedder.
+        EmbeddingError: the embedder failed (nothing of the failing group is written).
+    """
+    started = time.perf_counter()
+    report = IngestReport(chatbot_id=chatbot_id, index_name=index_name, files_total=len(paths))
+    options = csv_options or CsvOptions()
+    record_options = json_options or JsonOptions()
+    if id_column is not None:
+        options = dataclasses.replace(options, id_column=id_column)
+        record_options = dataclasses.replace(record_options, id_field=id_column)
+    chunk_options = chunking or ChunkingOptions()
+    head = await get_or_create_index(db, chatbot_id=chatbot_id, index_name=index_name, embedder=embedder)
+    documents = await _parse_all(
+        paths,
+        csv_options=options,
+        json_options=record_options,
+        max_file_bytes=max_file_bytes,
+        report=report,
+        progress=progress,
+    )
+    stored = await stored_hashes(db, index_id=head.id)
+    pending = await asyncio.to_thread(_prepare, documents, stored, chunk_options, report)
 
     total = sum(len(doc.chunks) for doc in pending)
     done = 0

@@ -1,10 +1,17 @@
-"""Parse source files into documents: CSV product feeds (one document per row), Markdown and plain text.
+"""Parse source files into documents, choosing the format by the file's suffix or content.
 
-A :class:`Document` is what ingestion stores and keeps in sync: it is identified by its
-``external_id`` and its content hash (SHA-256 of its kind, title, text and metadata), so an
-unchanged document is recognised on every later ingest.
+Formats (see :data:`FORMAT_BY_SUFFIX`):
 
-Files must be UTF-8 (a byte-order mark is accepted); anything else is a
+* CSV/TSV product feeds: one document per row (:func:`parse_csv`); Shopify's product-import CSV,
+  recognised by its header, one document per product (:mod:`samtale.knowledge.shopify`);
+* Markdown and plain text: one document per file, chunked by headings and paragraphs;
+* HTML pages: the main content (:func:`samtale.knowledge.pages.parse_html`);
+* PDF: the text of each page (:func:`samtale.knowledge.pages.parse_pdf`);
+* JSON Lines and JSON (:mod:`samtale.knowledge.json_documents`).
+
+A file with an unknown or missing suffix is recognised by its first bytes (``%PDF-``, an HTML
+tag, JSON). Text formats must be UTF-8 (a byte-order mark is accepted; HTML pages may declare
+their own encoding); anything unreadable is a
 :class:`~samtale.knowledge.errors.KnowledgeInputError` for that file alone.
 """
 
@@ -12,66 +19,76 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import io
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
-import orjson
 import yaml
 
-from samtale.knowledge.errors import FileTooLargeError, KnowledgeInputError
+from samtale.knowledge.documents import (
+    DEFAULT_MAX_FILE_BYTES,
+    Document,
+    DocumentKind,
+    ParseResult,
+    decode_utf8,
+    read_file_bytes,
+    read_text_file,
+    typed_value,
+)
+from samtale.knowledge.errors import KnowledgeInputError
+from samtale.knowledge.json_documents import JsonOptions, parse_json, parse_jsonl
+from samtale.knowledge.pages import parse_html, parse_pdf
+from samtale.knowledge.shopify import is_shopify_header, parse_shopify_csv
 from samtale.knowledge.types import MetadataValue
 
-DocumentKind = Literal["markdown", "text", "record"]
+__all__ = [
+    "DEFAULT_MAX_FILE_BYTES",
+    "CsvOptions",
+    "Document",
+    "DocumentKind",
+    "FileFormat",
+    "JsonOptions",
+    "ParseResult",
+    "detect_format",
+    "parse_csv",
+    "parse_file",
+    "parse_markdown",
+    "parse_text",
+    "read_text_file",
+    "typed_value",
+]
 
-#: Default size limit of one ingested file, in bytes (issue 5: configurable, default 50 MB).
-DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
+FileFormat = Literal["csv", "tsv", "markdown", "text", "html", "pdf", "jsonl", "json"]
 
-CSV_SUFFIXES = frozenset({".csv", ".tsv"})
-MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
-TEXT_SUFFIXES = frozenset({".txt", ".text"})
-SUPPORTED_SUFFIXES = CSV_SUFFIXES | MARKDOWN_SUFFIXES | TEXT_SUFFIXES
+FORMAT_BY_SUFFIX: dict[str, FileFormat] = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".text": "text",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".pdf": "pdf",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+}
+SUPPORTED_SUFFIXES = frozenset(FORMAT_BY_SUFFIX)
 
 #: Column names taken as a row's title when no ``title_column`` is given (compared case-insensitively).
 TITLE_COLUMN_CANDIDATES = ("title", "name", "product_name", "product", "heading")
 
-_INT_RE = re.compile(r"[+-]?(?:0|[1-9]\d{0,14})")
-_FLOAT_RE = re.compile(r"[+-]?\d{1,15}\.\d+")
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _H1_RE = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
-
-
-@dataclass(frozen=True, slots=True)
-class Document:
-    """One source document before chunking.
-
-    Attributes:
-        external_id: the document's id within its index (a CSV row's id-column value, else
-            ``source#row``; for a Markdown or text file its source).
-        source: where it came from: the file name (not the full path, so the same file ingested
-            from another folder or machine is the same document).
-        title: a product title, the Markdown front matter title or first heading, or the file stem.
-        text: for a CSV row the ``column: value`` lines to embed; for files their text.
-        metadata: typed fields (numbers as int/float) used for filters and shown with sources.
-        kind: ``record`` (a CSV row), ``markdown`` or ``text``; selects the chunker.
-    """
-
-    external_id: str
-    source: str
-    title: str | None
-    text: str
-    kind: DocumentKind
-    metadata: dict[str, MetadataValue] = field(default_factory=dict)
-
-    def content_hash(self, *, salt: str = "") -> str:
-        """SHA-256 (hex) of the kind, title, text, metadata and ``salt`` (e.g. the chunking settings)."""
-        payload = orjson.dumps([self.kind, self.title, self.text, self.metadata, salt], option=orjson.OPT_SORT_KEYS)
-        return hashlib.sha256(payload).hexdigest()
+_HTML_START_RE = re.compile(
+    rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +98,15 @@ class CsvOptions:
     Attributes:
         id_column: the column holding the document id; None = ``{source}#{row number}`` (1-based
             data rows), which changes when rows are inserted above, so give one for real feeds.
+            Shopify product CSVs are always identified by ``Handle``.
         text_columns: the columns written as ``column: value`` lines and embedded; None = every
             column except the id column and ``metadata_only_columns``.
         metadata_only_columns: columns kept as metadata but never embedded (e.g. a reviewer's
             handle, a price: filters use them, the embedding gains nothing from them).
         metadata_columns: the columns stored as metadata; None = every column.
         title_column: the column used as title; None = the first of
-            :data:`TITLE_COLUMN_CANDIDATES` present (case-insensitive), else the id.
+            :data:`TITLE_COLUMN_CANDIDATES` present (case-insensitive), else the first column
+            whose name ends in ``title``, else in ``name`` (``WineName``), else the id.
         delimiter: the field separator; None = sniffed from the header line (``,`` ``;`` tab ``|``).
     """
 
@@ -99,87 +118,78 @@ class CsvOptions:
     delimiter: str | None = None
 
 
-@dataclass(slots=True)
-class ParseResult:
-    """Documents parsed from one file, and row-level problems (each a sentence naming the row)."""
+def detect_format(name: str, head: bytes) -> FileFormat:
+    """The format of a file named ``name`` whose first bytes are ``head`` (a few KB suffice).
 
-    documents: list[Document]
-    row_errors: list[str] = field(default_factory=list)
-
-
-def typed_value(raw: str) -> MetadataValue:
-    """``raw`` as an int or float when it is written as one (``15`` → 15, ``13.5`` → 13.5), else the string.
-
-    Numbers with leading zeros (``007``) or more than 15 digits stay strings: they are codes, not
-    quantities.
-    """
-    value = raw.strip()
-    if _INT_RE.fullmatch(value):
-        return int(value)
-    if _FLOAT_RE.fullmatch(value):
-        return float(value)
-    return value
-
-
-def read_text_file(path: Path, *, source: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> str:
-    """Read ``path`` as UTF-8 text (a BOM is dropped).
+    The suffix decides when it is known; otherwise the content: ``%PDF-`` → PDF, an HTML tag →
+    HTML, a JSON object per line → JSON Lines, ``{``/``[`` → JSON.
 
     Raises:
-        FileTooLargeError: the file is over ``max_bytes``.
-        KnowledgeInputError: it cannot be read or is not UTF-8.
+        KnowledgeInputError: neither the suffix nor the content names a supported format.
     """
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise FileTooLargeError(
-                f"{source} is {size:,} bytes, over the {max_bytes:,}-byte limit for one file",
-                details={"source": source, "bytes": size, "limit": max_bytes},
-            )
-        data = path.read_bytes()
-    except OSError as exc:
-        raise KnowledgeInputError(f"{source} cannot be read: {exc.strerror or exc}", details={"source": source})
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise KnowledgeInputError(
-            f"{source} is not UTF-8 text (invalid byte at offset {exc.start}); save it as UTF-8 and ingest it again",
-            details={"source": source, "offset": exc.start},
-        )
+    suffix = Path(name).suffix.lower()
+    if suffix in FORMAT_BY_SUFFIX:
+        return FORMAT_BY_SUFFIX[suffix]
+    body = head.removeprefix(b"\xef\xbb\xbf")
+    stripped = body.lstrip()
+    if stripped.startswith(b"%PDF-"):
+        return "pdf"
+    if _HTML_START_RE.match(body):
+        return "html"
+    lines = [line.strip() for line in stripped.splitlines() if line.strip()]
+    if len(lines) > 1 and all(line.startswith(b"{") for line in lines[:-1]):
+        return "jsonl"
+    if stripped.startswith((b"{", b"[")):
+        return "json"
+    raise KnowledgeInputError(
+        f"{name}: unsupported file type {suffix or '(no suffix)'} and its content is not PDF, HTML or JSON; "
+        f"supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}",
+        details={"source": name},
+    )
 
 
 def parse_file(
     path: Path,
     *,
     csv_options: CsvOptions | None = None,
+    json_options: JsonOptions | None = None,
     max_bytes: int = DEFAULT_MAX_FILE_BYTES,
     source: str | None = None,
 ) -> ParseResult:
-    """Parse one file by its suffix (``.csv``/``.tsv``, ``.md``/``.markdown``, ``.txt``).
+    """Parse one file in the format :func:`detect_format` finds.
 
     Args:
         path: the file.
         csv_options: options for CSV files (ignored for the others).
-        max_bytes: size limit of the file in bytes.
+        json_options: options for JSON Lines and JSON arrays (ignored for the others).
+        max_bytes: size limit of the file in bytes, checked before it is read.
         source: the name recorded as the documents' source; default the file name.
 
     Raises:
-        KnowledgeInputError: unsupported type, unreadable, not UTF-8, or (CSV) a missing id column.
+        KnowledgeInputError: unsupported type, unreadable, not UTF-8, a damaged PDF, a page with
+            no text, or (CSV) a missing id column.
         FileTooLargeError: the file is over ``max_bytes``.
     """
     name = source or path.name
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise KnowledgeInputError(
-            f"{name}: unsupported file type {suffix or '(none)'}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}",
-            details={"source": name},
-        )
-    content = read_text_file(path, source=name, max_bytes=max_bytes)
-    if suffix in CSV_SUFFIXES:
+    data = read_file_bytes(path, source=name, max_bytes=max_bytes)
+    file_format = detect_format(name, data[:4096])
+    if file_format == "pdf":
+        return ParseResult(documents=[parse_pdf(data, source=name)])
+    if file_format == "html":
+        return ParseResult(documents=[parse_html(data, source=name)])
+    content = decode_utf8(data, source=name)
+    if not content.strip():
+        raise KnowledgeInputError(f"{name}: the file is empty", details={"source": name})
+    if file_format in ("csv", "tsv"):
         options = csv_options or CsvOptions()
-        if suffix == ".tsv" and options.delimiter is None:
+        if file_format == "tsv" and options.delimiter is None:
             options = dataclasses.replace(options, delimiter="\t")
         return parse_csv(content, source=name, options=options)
-    if suffix in MARKDOWN_SUFFIXES:
+    if file_format == "jsonl":
+        return parse_jsonl(content, source=name, options=json_options)
+    if file_format == "json":
+        return parse_json(content, source=name, options=json_options)
+    if file_format == "markdown":
         return ParseResult(documents=[parse_markdown(content, source=name)])
     return ParseResult(documents=[parse_text(content, source=name)])
 
@@ -227,6 +237,8 @@ def parse_csv(content: str, *, source: str, options: CsvOptions | None = None) -
         header = [name.strip() for name in next(reader)]
     except StopIteration:
         raise KnowledgeInputError(f"{source}: the CSV file is empty", details={"source": source})
+    if is_shopify_header(header):
+        return parse_shopify_csv(content, source=source)
     id_column = _check_columns(header, [opts.id_column], what="id column", source=source)[0] if opts.id_column else None
     metadata_only = set(_check_columns(header, opts.metadata_only_columns, what="column", source=source))
     if opts.text_columns is not None:
@@ -241,7 +253,9 @@ def parse_csv(content: str, *, source: str, options: CsvOptions | None = None) -
     if opts.title_column:
         title_column: str | None = _check_columns(header, [opts.title_column], what="title column", source=source)[0]
     else:
-        title_column = next((c for name in TITLE_COLUMN_CANDIDATES if (c := _find_column(header, name))), None)
+        title_column = next((c for name in TITLE_COLUMN_CANDIDATES if (c := _find_column(header, name))), None) or next(
+            (c for suffix in ("title", "name") for c in header if c.casefold().replace("_", "").endswith(suffix)), None
+        )
     position = {name: i for i, name in enumerate(header)}
 
     documents: list[Document] = []

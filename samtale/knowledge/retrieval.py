@@ -4,6 +4,10 @@ For each query both searches return their best ``candidates`` chunks; a chunk's 
 ``w_vector / (k + rank_vector) + w_lexical / (k + rank_lexical)`` (Cormack et al. 2009; a
 search that did not return the chunk adds nothing), scaled so that rank 1 in both is 1.0.
 Weights and k are configurable per index (:class:`FusionWeights`).
+With a remote store (Pinecone, Qdrant: :mod:`samtale.knowledge.stores`) the vector ranking comes
+from the store, synced from the database by chunk id, and BM25 still runs here over the same
+chunks (the database stays the source of truth), so fusion is unchanged. Product questions may
+get metadata filters from :mod:`samtale.knowledge.question_filters` (:meth:`Retriever.retrieve`).
 Why hybrid (issue 5, measured on the 5,810-wine catalogue): dense all-MiniLM-L6-v2 alone finds
 a wine named by its title 97 % in the top 5, by winery + variety + region only 66 %, by a
 phrase of its description 27 %; the lexical side finds those.
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -21,10 +26,38 @@ from samtale.knowledge.embedders import Embedder, Vectors
 from samtale.knowledge.errors import EmbedderMismatchError
 from samtale.knowledge.filters import Filters
 from samtale.knowledge.lexical import Analyzer
+from samtale.knowledge.question_filters import (
+    CatalogueFields,
+    ChosenFilters,
+    FilterMode,
+    LLMFilterExtractor,
+    choose_filters,
+)
 from samtale.knowledge.repository import check_embedder
 from samtale.knowledge.snapshot import IndexSnapshot, SnapshotCache
+from samtale.knowledge.stores.base import VectorStore
+from samtale.knowledge.stores.sync import RemoteVectors, SyncReport
 from samtale.knowledge.types import ContextChunk
+from samtale.knowledge.vector_store import Rows
 from samtale.storage.db import Database
+
+
+class StoreResolver(Protocol):
+    """Finds the remote vector store of a chatbot's index (see ``samtale.knowledge.stores.config``)."""
+
+    async def resolve(self, *, chatbot_id: str, index_name: str) -> VectorStore | None:
+        """The index's remote store, or None when it lives in the embedded store."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    """What :meth:`Retriever.retrieve` found: the chunks, and the filters chosen for the question
+    (None when none applied); ``filters.source`` says whether rules or the LLM chose them."""
+
+    chunks: list[ContextChunk]
+    filters: ChosenFilters | None = None
+    store: str = "embedded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +97,13 @@ def hybrid_search(
     weights: FusionWeights,
     min_score: float | None = None,
     filters: Filters | None = None,
+    vector_rows: Rows | None = None,
 ) -> list[ContextChunk]:
     """Fuse vector and BM25 rankings over ``snapshot``; CPU-bound, call it in a worker thread.
 
     ``min_score`` is a cosine-similarity floor: chunks whose vector score is below it are left
-    out, however well they rank lexically.
+    out, however well they rank lexically. ``vector_rows`` is the vector ranking (snapshot rows,
+    best first) when a remote store produced it; None searches the embedded faiss index.
     """
     allowed = snapshot.columns.mask(filters) if filters else None
     if allowed is not None and not allowed.any():
@@ -76,7 +111,10 @@ def hybrid_search(
     depth = max(weights.candidates, top_k * 4)
     fused: dict[int, float] = {}
     if weights.vector > 0:
-        _, rows = snapshot.vectors.search(query_vector, depth, allowed=allowed)
+        if vector_rows is not None:
+            rows = vector_rows
+        else:
+            _, rows = snapshot.vectors.search(query_vector, depth, allowed=allowed)
         for rank, row in enumerate(rows.tolist(), start=1):
             fused[row] = fused.get(row, 0.0) + weights.vector / (weights.rrf_k + rank)
     lexical_by_row: dict[int, float] = {}
@@ -118,6 +156,7 @@ class Retriever:
         index_weights: fusion weights per index name, overriding ``weights``.
         check_interval_s: how often (seconds) an index's version is re-read to notice ingests.
         language: the Snowball language of the lexical analyzer (``english``, ``danish``…).
+        stores: finds an index's remote vector store (Pinecone, Qdrant); None = embedded only.
     """
 
     def __init__(
@@ -129,11 +168,15 @@ class Retriever:
         index_weights: Mapping[str, FusionWeights] | None = None,
         check_interval_s: float = 1.0,
         language: str = "english",
+        stores: StoreResolver | None = None,
     ) -> None:
         self.embedder = embedder
         self.weights = weights or FusionWeights()
         self.index_weights = dict(index_weights or {})
         self.snapshots = SnapshotCache(db=db, check_interval_s=check_interval_s, analyzer=Analyzer(language=language))
+        self.stores = stores
+        self.remote = RemoteVectors()
+        self._fields: dict[tuple[str, str], tuple[int, CatalogueFields]] = {}
 
     async def embed_query(self, query: str) -> Vectors:
         """The query's unit vector, shape (dimension,), to reuse across searches (e.g. routing)."""
@@ -190,13 +233,90 @@ class Retriever:
                     f"{snapshot.head.dimension}",
                     details={"index": index_name, "index_dimension": snapshot.head.dimension},
                 )
+        fusion = weights or self.index_weights.get(index_name, self.weights)
+        vector_rows = None
+        store = await self.stores.resolve(chatbot_id=chatbot_id, index_name=index_name) if self.stores else None
+        if store is not None and fusion.vector > 0:
+            if filters:
+                snapshot.columns.mask(filters)  # refuse a malformed filter before any request
+            depth = max(fusion.candidates, top_k * 4)
+            vector_rows = await self.remote.search(store, snapshot, vector=vector, k=depth, filters=filters)
         return await asyncio.to_thread(
             hybrid_search,
             snapshot,
             query=query,
             query_vector=vector,
             top_k=top_k,
-            weights=weights or self.index_weights.get(index_name, self.weights),
+            weights=fusion,
             min_score=min_score,
             filters=filters,
+            vector_rows=vector_rows,
         )
+
+    async def catalogue_fields(self, *, chatbot_id: str, index_name: str) -> CatalogueFields | None:
+        """The filterable fields and values of the index (cached per index version), or None."""
+        snapshot = await self.snapshots.get(chatbot_id=chatbot_id, index_name=index_name)
+        if snapshot is None:
+            return None
+        key = (chatbot_id, index_name)
+        cached = self._fields.get(key)
+        if cached is not None and cached[0] == snapshot.head.version:
+            return cached[1]
+        fields = await asyncio.to_thread(CatalogueFields.from_metadata, snapshot.metadata)
+        self._fields[key] = (snapshot.head.version, fields)
+        return fields
+
+    async def retrieve(
+        self,
+        *,
+        chatbot_id: str,
+        index_name: str,
+        query: str,
+        top_k: int,
+        min_score: float | None = None,
+        query_vector: Vectors | None = None,
+        filter_mode: FilterMode = "rules",
+        extractor: LLMFilterExtractor | None = None,
+    ) -> Retrieval:
+        """Search with the filters the question states ("under $30", "fra Italien"), when the index
+        has those fields (rules first, the LLM with mode ``llm``; see
+        :mod:`samtale.knowledge.question_filters`).
+
+        No fallback: when the chosen filters match nothing, nothing is returned, so the answer
+        says nothing matches rather than offering a $45 wine to someone who asked for under $30.
+        The chosen filters are returned so the ``sources`` event can show them.
+
+        Raises:
+            EmbedderMismatchError, FilterError, VectorStoreError: as :meth:`search`.
+        """
+        chosen = None
+        if filter_mode != "off" and query.strip():
+            fields = await self.catalogue_fields(chatbot_id=chatbot_id, index_name=index_name)
+            if fields is not None:
+                chosen = await choose_filters(query, fields, mode=filter_mode, extractor=extractor)
+        chunks = await self.search(
+            chatbot_id=chatbot_id,
+            index_name=index_name,
+            query=query,
+            top_k=top_k,
+            min_score=min_score,
+            filters=chosen.filters if chosen is not None and chosen.filters else None,
+            query_vector=query_vector,
+        )
+        store = await self.stores.resolve(chatbot_id=chatbot_id, index_name=index_name) if self.stores else None
+        return Retrieval(chunks=chunks, filters=chosen, store=store.kind if store is not None else "embedded")
+
+    async def sync_store(self, *, chatbot_id: str, index_name: str) -> SyncReport | None:
+        """Bring the index's remote store in step with the database now (e.g. right after an ingest).
+
+        Returns the sync's report, or None when the index has
+        no remote store, does not exist, or was already in step in this process.
+        """
+        if self.stores is None:
+            return None
+        store = await self.stores.resolve(chatbot_id=chatbot_id, index_name=index_name)
+        snapshot = await self.snapshots.get(chatbot_id=chatbot_id, index_name=index_name)
+        if store is None or snapshot is None:
+            return None
+        check_embedder(snapshot.head, self.embedder.name, self.embedder.dimension)
+        return await self.remote.ensure_synced(store, snapshot)
