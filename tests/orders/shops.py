@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from samtale.chatbots.schema import IntegrationConfig
 from samtale.orders.simulators import (
+    SimOrder,
     SimulatorControl,
     create_bevco_simulator,
     create_commercetools_simulator,
@@ -33,13 +34,14 @@ class Shop:
     integration: Callable[[str], IntegrationConfig]
 
 
-def make_shop(kind: str) -> Shop:
-    """The demo store (order 1001 for jane@example.com, 1002 for other@example.com) as ``kind``."""
+def make_shop(kind: str, orders: list[SimOrder] | None = None) -> Shop:
+    """The demo store (order 1001 for jane@example.com, 1002 for other@example.com), or ``orders``,
+    as ``kind``."""
     control = SimulatorControl()
     if kind == "shopify":
         return Shop(
             kind,
-            create_shopify_simulator(control=control),
+            create_shopify_simulator(orders=orders, control=control),
             control,
             lambda url: IntegrationConfig(
                 name="shop",
@@ -51,7 +53,7 @@ def make_shop(kind: str) -> Shop:
     if kind == "magento":
         return Shop(
             kind,
-            create_magento_simulator(control=control),
+            create_magento_simulator(orders=orders, control=control),
             control,
             lambda url: IntegrationConfig(
                 name="shop",
@@ -63,7 +65,7 @@ def make_shop(kind: str) -> Shop:
     if kind == "commercetools":
         return Shop(
             kind,
-            create_commercetools_simulator(control=control, project_key="demo-shop"),
+            create_commercetools_simulator(orders=orders, control=control, project_key="demo-shop"),
             control,
             lambda url: IntegrationConfig(
                 name="shop",
@@ -75,7 +77,7 @@ def make_shop(kind: str) -> Shop:
     if kind == "bevco":
         return Shop(
             kind,
-            create_bevco_simulator(control=control),
+            create_bevco_simulator(orders=orders, control=control),
             control,
             lambda url: IntegrationConfig(
                 name="shop",
