@@ -41,6 +41,7 @@ from samtale.storage.cache import CacheRegistry
 from samtale.storage.db import Database, create_database
 from samtale.storage.models import Integration
 from samtale.streaming.hub import StreamHub
+from samtale.streaming.redis_hub import RedisStreamHub
 
 logger = logging.getLogger(__name__)
 DEMO_SHOPIFY_TOKEN = "shpat_demo_simulator"
@@ -117,7 +118,11 @@ class Services:
         return cls(
             settings=settings,
             db=database,
-            hub=StreamHub(retention_s=settings.stream_retention_s),
+            hub=(
+                RedisStreamHub(url=settings.redis_url, retention_s=settings.stream_retention_s)
+                if settings.redis_url
+                else StreamHub(retention_s=settings.stream_retention_s)
+            ),
             recorder=TurnRecorder(db=database),
             pools=pools,
             embedder=embedder,
@@ -128,17 +133,26 @@ class Services:
     async def start(self, *, warm_up: bool = True, scheduler: bool = True) -> None:
         """Start the writer, the caches, the maintenance jobs; load the embedding model in the background."""
         await self.caches.start()
+        await self.hub.start()
         if await self._demo_simulator_configured():
             self.demo_simulator_app = create_shopify_simulator(access_token=DEMO_SHOPIFY_TOKEN)
         register_stats_sources(pools=self.pools, caches=self.caches)
         register_active_streams(lambda: self.hub.active_count)
         self.recorder.start()
-        if scheduler:
+        if scheduler and self.settings.maintenance_enabled:
             self.scheduler = create_scheduler(
                 db=self.db,
                 caches=self.caches,
                 redis_url=self.settings.redis_url,
                 retention_days=self.settings.metrics_retention_days,
+                stream_retention_s=self.settings.stream_db_retention_s,
+                timezone=self.settings.maintenance_timezone,
+                hold_s=self.settings.maintenance_lock_hold_s,
+                crons={
+                    "cache_cleanup": self.settings.maintenance_cache_cleanup_cron,
+                    "metrics_retention": self.settings.maintenance_metrics_retention_cron,
+                    "stream_cleanup": self.settings.maintenance_stream_cleanup_cron,
+                },
             )
             self.scheduler.start()
         self._background.append(asyncio.create_task(self._expire_streams(), name="samtale-stream-expiry"))
@@ -283,6 +297,7 @@ class Services:
             await self.scheduler.shutdown()
         await self.conversation.drain()
         await self.recorder.close()
+        await self.hub.aclose()
         await self.caches.aclose()
         for client in self._simulator_clients:
             await client.aclose()

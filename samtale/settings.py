@@ -90,6 +90,20 @@ class Settings(BaseSettings):
     # Retention (seed 003: 30 days of metrics)
     metrics_retention_days: int = 30
 
+    # Scheduled maintenance (seed 000 §4.4). Cron: 5 fields (minute hour day month weekday, weekday
+    # 0 = Monday as in APScheduler), or 6 with seconds first ("*/5 * * * * *", for tests).
+    maintenance_enabled: bool = True
+    maintenance_cache_cleanup_cron: str = "0,30 * * * *"
+    maintenance_metrics_retention_cron: str = "0 4 * * *"
+    maintenance_stream_cleanup_cron: str = "5 * * * *"
+    maintenance_timezone: str = "UTC"
+    maintenance_lock_hold_s: float = Field(
+        default=60.0, gt=0, description="a job's lock is held this long from the start of a run (< shortest interval)"
+    )
+    stream_db_retention_s: float = Field(
+        default=86_400.0, gt=0, description="streaming_sessions/events rows older than this are deleted hourly"
+    )
+
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:
         if self.environment == "production" and self.secret_key == DEVELOPMENT_SECRET_KEY:

@@ -13,7 +13,7 @@ from samtale.api.deps import OptionalApiKeyDep, ServicesDep, SessionTokenDep, re
 from samtale.api.schemas import ProcessMessageRequest, ProcessMessageResponse, StreamEventsResponse
 from samtale.chatbots.apikeys import ApiKeyInfo
 from samtale.errors import AuthError, InputError, PermissionDeniedError, UnsupportedMediaError
-from samtale.streaming.hub import StreamEvent, hash_token
+from samtale.streaming.hub import StreamEvent, StreamNotFoundError, hash_token
 from samtale.streaming.sse import SSE_HEADERS, sse_from_events, sse_from_stream
 
 router = APIRouter(prefix="/api", tags=["conversation"])
@@ -84,7 +84,7 @@ async def stream_sse(
 ) -> StreamingResponse:
     """Server-sent events of one answer; resumes right after ``Last-Event-ID`` (header or query)."""
     after = _resume_point(last_event_id_header, last_event_id)
-    stream = services.hub.get(streaming_session_id)
+    stream = await services.hub.lookup(streaming_session_id)
     if stream is not None:
         _authorise(chatbot_id=stream.chatbot_id, token_hash=stream.token_hash, token=token, key=key)
         body = sse_from_stream(stream, after=after, heartbeat_s=services.settings.stream_heartbeat_s)
@@ -115,12 +115,12 @@ async def stream_events(
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> ORJSONResponse:
     """Polling (seed 002): the events after ``after``, the stream's status and whether more will come."""
-    stream = services.hub.get(streaming_session_id)
+    stream = await services.hub.lookup(streaming_session_id)
     events: list[StreamEvent]
     status: str
     if stream is not None:
         _authorise(chatbot_id=stream.chatbot_id, token_hash=stream.token_hash, token=token, key=key)
-        events = await stream.wait_after(after, wait) if wait > 0 else stream.events_after(after)
+        events = await stream.wait_after(after, wait)
         status, last_id, done = stream.status, stream.last_event_id, stream.done
     else:
         stored = await services.conversation.load_stored_stream(stream_id=streaming_session_id)
@@ -144,7 +144,9 @@ async def stop_stream(
     streaming_session_id: str, services: ServicesDep, token: SessionTokenDep, key: OptionalApiKeyDep
 ) -> ORJSONResponse:
     """Stop a running answer; it ends with an ``error`` event of category ``streaming``."""
-    stream = services.hub.require(streaming_session_id)
+    stream = await services.hub.lookup(streaming_session_id)
+    if stream is None:
+        raise StreamNotFoundError(f"unknown stream {streaming_session_id}")
     _authorise(chatbot_id=stream.chatbot_id, token_hash=stream.token_hash, token=token, key=key)
     services.conversation.stop(stream=stream)
     return ORJSONResponse({"success": True, "session_status": stream.status})

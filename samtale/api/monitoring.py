@@ -34,6 +34,7 @@ async def monitoring_health(services: ServicesDep, key: AdminKeyDep) -> ORJSONRe
             "status": "healthy" if db_ok and recorder.failures == 0 else "degraded",
             "database": "connected" if db_ok else "unreachable",
             "cache_backend": services.caches.backend,
+            "cache_sweeps": services.caches.sweeps,
             "active_streams": services.hub.active_count,
             "retained_streams": len(services.hub),
             "running_turns": services.conversation.running_turns,

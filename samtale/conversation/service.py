@@ -24,7 +24,15 @@ from samtale.errors import InputError, NotFoundError, PayloadTooLargeError
 from samtale.storage.base import new_id, utcnow
 from samtale.storage.db import Database
 from samtale.storage.models import ConversationSession, Message, StreamingEvent, StreamingSession
-from samtale.streaming.hub import Stream, StreamEvent, StreamHub, StreamNotFoundError, hash_token, new_session_token
+from samtale.streaming.hub import (
+    Stream,
+    StreamEvent,
+    StreamHub,
+    StreamNotFoundError,
+    StreamView,
+    hash_token,
+    new_session_token,
+)
 
 HISTORY_TURNS = 10
 
@@ -227,7 +235,7 @@ class ConversationService:
         history = [(role, content) for role, content in reversed(messages)]
         return SessionSnapshot(chatbot_id=row.chatbot_id, user_id=row.user_id, history=history, state=dict(row.state))
 
-    def stop(self, *, stream: Stream) -> None:
+    def stop(self, *, stream: StreamView) -> None:
         """Ask a running turn to stop (``POST /api/stream/{id}/stop``): it ends with an ``error``
         event (category ``streaming``) before its next token and is stored as stopped."""
         if not stream.done:

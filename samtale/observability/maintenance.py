@@ -4,22 +4,32 @@
 job                       when (cron, wall clock)  what
 ========================  ======================  ==============================================
 ``cache_cleanup``         minute 0 and 30          expired in-process cache entries
-``metrics_retention``     daily 04:00              ``conversation_processing_metrics`` and
-                                                   ``error_logs`` older than ``retention_days``
+``metrics_retention``     daily 04:00              ``conversation_processing_metrics``,
+                                                   ``error_logs`` and ``maintenance_runs`` older
+                                                   than ``retention_days``
 ``stream_cleanup``        hourly at minute 5       ``streaming_events`` and ``streaming_sessions``
                                                    older than ``stream_retention_s``
 ========================  ======================  ==============================================
 
-Cron (not interval) triggers make every worker fire the same tick, and each database job runs
-under a deployment lock (:mod:`samtale.observability.locks`), so it runs once per deployment.
-``cache_cleanup`` is the exception by nature: each worker's in-process cache layer lives in that
-worker's memory, so every worker sweeps its own (Redis expires shared entries itself).
+The schedules are Settings (``SAMTALE_MAINTENANCE_*_CRON``; see :func:`parse_cron`). Cron (not
+interval) triggers make every worker fire the same wall-clock tick, and each job runs under a
+deployment lock (:mod:`samtale.observability.locks`), so it runs once per deployment.
+``cache_cleanup`` sweeps in-process cache layers, which live in each worker's memory: with Redis
+the worker that takes the lock sweeps its own and asks every other worker to sweep theirs over
+the caches' pub/sub channel; without Redis (one worker, or PostgreSQL only) each worker sweeps
+its own without a lock.
+
+Every firing is recorded in ``maintenance_runs``: ``ok``/``failed`` by the worker that ran the
+job, ``skipped`` by each worker that found the lock taken, all with the tick's scheduled time.
 The job functions are plain coroutines, callable directly.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,30 +37,62 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import delete, select
 
-from samtale.observability.locks import DEFAULT_HOLD_S, JobLock, choose_lock
+from samtale.observability.locks import DEFAULT_HOLD_S, JobLock, LocalLock, choose_lock
 from samtale.storage.base import utcnow
 from samtale.storage.cache import CacheRegistry
 from samtale.storage.db import Database
 from samtale.storage.models.conversation import StreamingEvent, StreamingSession
-from samtale.storage.models.observability import ConversationProcessingMetrics, ErrorLog
+from samtale.storage.models.observability import ConversationProcessingMetrics, ErrorLog, MaintenanceRun
 
 log = logging.getLogger(__name__)
 
 MISFIRE_GRACE_S = 30
-"""A tick more than this late is skipped; must stay below the lock's hold time."""
+"""A tick more than this late is skipped; must stay below the lock's hold time (see
+:meth:`MaintenanceScheduler.__init__`: at most half of it)."""
+DEFAULT_CRONS = {"cache_cleanup": "0,30 * * * *", "metrics_retention": "0 4 * * *", "stream_cleanup": "5 * * * *"}
+"""Seed 000 §4.4: caches every 30 min, metrics retention daily at 04:00, streams hourly."""
 
 
-async def cleanup_caches(*, caches: CacheRegistry) -> int:
-    """Remove expired in-process cache entries; returns how many."""
-    removed = caches.cleanup()
+def parse_cron(expression: str, *, timezone: str = "UTC") -> CronTrigger:
+    """A ``CronTrigger`` from a crontab line: 5 fields (``minute hour day month day_of_week``) or
+    6 with seconds first (``second minute hour day month day_of_week``).
+
+    Fields take APScheduler's cron syntax (``*/5``, ``0,30``, ``mon-fri``; day_of_week numbers
+    start at 0 = Monday, unlike classic cron).
+
+    Raises:
+        ValueError: when the line has another number of fields or a field is invalid.
+    """
+    fields = expression.split()
+    if len(fields) == 5:
+        fields = ["0", *fields]
+    if len(fields) != 6:
+        raise ValueError(f"cron expression {expression!r} needs 5 or 6 fields, got {len(fields)}")
+    second, minute, hour, day, month, day_of_week = fields
+    return CronTrigger(
+        second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week, timezone=timezone
+    )
+
+
+def worker_name() -> str:
+    """This worker as ``host:pid`` (recorded with each maintenance run)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def cleanup_caches(*, caches: CacheRegistry, everywhere: bool = False) -> int:
+    """Remove expired in-process cache entries; returns how many this process removed.
+
+    With ``everywhere`` every other worker is asked (over Redis pub/sub) to sweep its own too.
+    """
+    removed = await caches.cleanup_everywhere() if everywhere else caches.cleanup()
     log.info("cache cleanup removed %d expired entries", removed)
     return removed
 
 
 async def purge_old_metrics(*, db: Database, retention_days: int, now: datetime | None = None) -> dict[str, int]:
-    """Delete processing metrics and error logs created before ``now − retention_days``.
+    """Delete processing metrics, error logs and maintenance runs created before ``now − retention_days``.
 
-    Returns ``{"conversation_processing_metrics": n, "error_logs": m}`` (rows deleted).
+    Returns ``{"conversation_processing_metrics": n, "error_logs": m, "maintenance_runs": k}`` (rows deleted).
     """
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
     async with db.session() as session:
@@ -58,7 +100,12 @@ async def purge_old_metrics(*, db: Database, retention_days: int, now: datetime 
             delete(ConversationProcessingMetrics).where(ConversationProcessingMetrics.created_at < cutoff)
         )
         errors = await session.execute(delete(ErrorLog).where(ErrorLog.created_at < cutoff))
-    counts = {"conversation_processing_metrics": _rowcount(metrics), "error_logs": _rowcount(errors)}
+        runs = await session.execute(delete(MaintenanceRun).where(MaintenanceRun.created_at < cutoff))
+    counts = {
+        "conversation_processing_metrics": _rowcount(metrics),
+        "error_logs": _rowcount(errors),
+        "maintenance_runs": _rowcount(runs),
+    }
     log.info("metrics retention (%d days) deleted %s", retention_days, counts)
     return counts
 
@@ -90,10 +137,13 @@ class MaintenanceScheduler:
     Args:
         db: the process database.
         caches: the process caches.
-        lock: decides which worker runs a database job (see :func:`create_scheduler`).
+        lock: decides which worker runs a job (see :func:`create_scheduler`).
         retention_days: metrics and error log retention (seed 003: 30).
         stream_retention_s: streaming rows older than this are deleted.
         timezone: the zone of "04:00" (IANA name).
+        crons: per job name, a cron line for :func:`parse_cron` (defaults: :data:`DEFAULT_CRONS`).
+        hold_s: the lock's hold time; the misfire grace time is ``min(30 s, hold_s / 2)`` so a
+            worker firing late never finds the lock already released.
     """
 
     def __init__(
@@ -105,41 +155,98 @@ class MaintenanceScheduler:
         retention_days: int = 30,
         stream_retention_s: float = 86_400.0,
         timezone: str = "UTC",
+        crons: dict[str, str] | None = None,
+        hold_s: float = DEFAULT_HOLD_S,
     ) -> None:
         self.db = db
         self.caches = caches
         self.lock = lock
         self.retention_days = retention_days
         self.stream_retention_s = stream_retention_s
+        self.worker = worker_name()
+        self.misfire_grace_s = max(1, int(min(MISFIRE_GRACE_S, hold_s / 2)))
+        schedule = {**DEFAULT_CRONS, **(crons or {})}
+        self.triggers = {job: parse_cron(schedule[job], timezone=timezone) for job in DEFAULT_CRONS}
         self.scheduler = AsyncIOScheduler(
             timezone=timezone,
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_S},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": self.misfire_grace_s},
         )
-        self.scheduler.add_job(
-            self.run_cache_cleanup, CronTrigger(minute="0,30", timezone=timezone), id="cache_cleanup"
-        )
-        self.scheduler.add_job(
-            self.run_metrics_retention, CronTrigger(hour=4, minute=0, timezone=timezone), id="metrics_retention"
-        )
-        self.scheduler.add_job(self.run_stream_cleanup, CronTrigger(minute=5, timezone=timezone), id="stream_cleanup")
+        self.scheduler.add_job(self.run_cache_cleanup, self.triggers["cache_cleanup"], id="cache_cleanup")
+        self.scheduler.add_job(self.run_metrics_retention, self.triggers["metrics_retention"], id="metrics_retention")
+        self.scheduler.add_job(self.run_stream_cleanup, self.triggers["stream_cleanup"], id="stream_cleanup")
 
-    async def run_cache_cleanup(self) -> int:
-        """Sweep this worker's caches (no lock: the memory is this worker's own)."""
-        return await cleanup_caches(caches=self.caches)
+    def _tick(self, job: str) -> datetime:
+        """The scheduled time of the tick firing now: the first fire time at or after now − grace
+        (a tick fires at most ``misfire_grace_s`` late), or now when called outside the schedule."""
+        now = utcnow()
+        fire = self.triggers[job].get_next_fire_time(None, now - timedelta(seconds=self.misfire_grace_s))
+        return fire if fire is not None and fire <= now else now.replace(microsecond=0)
+
+    async def _run(self, job: str, work: Callable[[], Awaitable[Any]], *, locked: bool = True) -> Any:
+        """Run ``work`` under the job's lock (unless ``locked`` is False) and record the firing."""
+        tick, started = self._tick(job), utcnow()
+        if not locked:
+            ran, result, error = True, None, None
+            try:
+                result = await work()
+            except Exception as exc:
+                error = exc
+        else:
+            error = None
+            try:
+                ran, result = await self.lock.run_once(job, work)
+            except Exception as exc:
+                ran, result, error = True, None, exc
+        if error is not None:
+            log.error("maintenance job %s failed: %s", job, error, exc_info=error)
+        status = "skipped" if not ran else ("failed" if error is not None else "ok")
+        await self._record(job=job, tick=tick, started=started, status=status, result=result, error=error)
+        return result if ran and error is None else None
+
+    async def _record(
+        self, *, job: str, tick: datetime, started: datetime, status: str, result: Any, error: BaseException | None
+    ) -> None:
+        row = MaintenanceRun(
+            job=job,
+            tick_at=tick,
+            worker=self.worker,
+            status=status,
+            result=result if isinstance(result, dict) else ({"removed": result} if result is not None else {}),
+            error=None if error is None else f"{type(error).__name__}: {error}"[:2000],
+            started_at=started,
+            finished_at=utcnow(),
+        )
+        try:
+            async with self.db.session() as session:
+                session.add(row)
+        except Exception:
+            log.exception("could not record the %s run of %s", status, job)
+
+    async def run_cache_cleanup(self) -> int | None:
+        """Sweep expired cache entries: with Redis, once per deployment (the lock holder sweeps and
+        asks every other worker to sweep); without it, this worker's own. None when another worker
+        holds the lock."""
+        if self.caches.shared and not isinstance(self.lock, LocalLock):
+            result: int | None = await self._run(
+                "cache_cleanup", lambda: cleanup_caches(caches=self.caches, everywhere=True)
+            )
+            return result
+        local: int | None = await self._run("cache_cleanup", lambda: cleanup_caches(caches=self.caches), locked=False)
+        return local
 
     async def run_metrics_retention(self) -> dict[str, int] | None:
         """Run the retention job if this worker takes its lock; None when another worker has it."""
-        ran, result = await self.lock.run_once(
+        result: dict[str, int] | None = await self._run(
             "metrics_retention", lambda: purge_old_metrics(db=self.db, retention_days=self.retention_days)
         )
-        return result if ran else None
+        return result
 
     async def run_stream_cleanup(self) -> dict[str, int] | None:
         """Run the stream cleanup if this worker takes its lock; None when another worker has it."""
-        ran, result = await self.lock.run_once(
+        result: dict[str, int] | None = await self._run(
             "stream_cleanup", lambda: purge_old_streams(db=self.db, retention_s=self.stream_retention_s)
         )
-        return result if ran else None
+        return result
 
     def start(self) -> None:
         """Start firing jobs; call from inside the running event loop (the app's lifespan)."""
@@ -161,9 +268,14 @@ def create_scheduler(
     stream_retention_s: float = 86_400.0,
     timezone: str = "UTC",
     hold_s: float = DEFAULT_HOLD_S,
+    crons: dict[str, str] | None = None,
 ) -> MaintenanceScheduler:
     """The maintenance scheduler with the right lock: Redis ``SET NX PX`` when ``redis_url`` is set,
-    ``pg_try_advisory_lock`` on PostgreSQL, none on SQLite (single process)."""
+    ``pg_try_advisory_lock`` on PostgreSQL, none on SQLite (single process).
+
+    Raises:
+        ValueError: when a cron line in ``crons`` is invalid.
+    """
     return MaintenanceScheduler(
         db=db,
         caches=caches,
@@ -171,4 +283,6 @@ def create_scheduler(
         retention_days=retention_days,
         stream_retention_s=stream_retention_s,
         timezone=timezone,
+        crons=crons,
+        hold_s=hold_s,
     )

@@ -79,13 +79,23 @@ class RedisLink:
         on_invalidate: called with ``(cache_name, key)`` for every invalidation another process
             published; ``key`` None means "clear the whole cache"; also called as
             ``(None, None)`` when Redis comes back after an outage.
+        on_expire: called when another process asks every worker to sweep expired entries
+            (the scheduled cache cleanup, run once per deployment).
     """
 
-    def __init__(self, *, url: str, prefix: str, on_invalidate: Callable[[str | None, str | None], None]) -> None:
+    def __init__(
+        self,
+        *,
+        url: str,
+        prefix: str,
+        on_invalidate: Callable[[str | None, str | None], None],
+        on_expire: Callable[[], object] | None = None,
+    ) -> None:
         self.prefix = prefix
         self.channel = f"{prefix}invalidate"
         self.origin = uuid.uuid4().hex
         self._on_invalidate = on_invalidate
+        self._on_expire = on_expire
         self._redis = Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1.0)
         self._listener_redis = Redis.from_url(url, socket_connect_timeout=0.5)
         self._listener: asyncio.Task[None] | None = None
@@ -146,7 +156,12 @@ class RedisLink:
                 if message is None or message.get("type") != "message":
                     continue
                 payload = orjson.loads(message["data"])
-                if payload.get("origin") != self.origin:
+                if payload.get("origin") == self.origin:
+                    continue
+                if payload.get("op") == "expire":
+                    if self._on_expire is not None:
+                        self._on_expire()
+                else:
                     self._on_invalidate(payload.get("cache"), payload.get("key"))
         except (RedisError, OSError) as exc:
             self.degrade(exc)
@@ -158,6 +173,10 @@ class RedisLink:
     async def publish(self, cache: str, key: str | None) -> None:
         """Tell every other process to drop ``key`` (or all of ``cache`` when None)."""
         await self._redis.publish(self.channel, orjson.dumps({"cache": cache, "key": key, "origin": self.origin}))
+
+    async def publish_expire(self) -> None:
+        """Ask every other process to sweep its expired in-process entries now."""
+        await self._redis.publish(self.channel, orjson.dumps({"op": "expire", "origin": self.origin}))
 
     async def get(self, cache: str, key: str) -> bytes | None:
         """The stored bytes or None."""
@@ -369,7 +388,12 @@ class CacheRegistry:
         value_types: dict[str, Any] | None = None,
     ) -> None:
         types = value_types or {}
-        self.link = RedisLink(url=redis_url, prefix=prefix, on_invalidate=self._invalidate) if redis_url else None
+        self.sweeps = 0
+        self.link = (
+            RedisLink(url=redis_url, prefix=prefix, on_invalidate=self._invalidate, on_expire=self.cleanup)
+            if redis_url
+            else None
+        )
         ttls = {"config": config_ttl_s, "prompts": prompt_ttl_s, "assignments": assignments_ttl_s or prompt_ttl_s}
         self.caches: dict[str, Cache] = {
             name: Cache(name=name, ttl_s=ttl, maxsize=maxsize, link=self.link, value_type=types.get(name))
@@ -420,8 +444,30 @@ class CacheRegistry:
             await cache.clear()
 
     def cleanup(self) -> int:
-        """Remove expired in-process entries of every cache; returns how many were removed."""
+        """Remove expired in-process entries of every cache; returns how many were removed.
+
+        Counts the sweep in :attr:`sweeps` (shown by ``/api/monitoring/conversation-health``).
+        """
+        self.sweeps += 1
         return sum(cache.expire() for cache in self.caches.values())
+
+    @property
+    def shared(self) -> bool:
+        """True while Redis links this process's caches to every other worker's."""
+        return self.link is not None and self.link.available
+
+    async def cleanup_everywhere(self) -> int:
+        """Sweep expired entries here and ask every other worker (over Redis pub/sub) to do the same.
+
+        Returns how many entries this process removed. Without Redis it only sweeps this process.
+        """
+        removed = self.cleanup()
+        if self.link is not None and await self.link.usable():
+            try:
+                await self.link.publish_expire()
+            except (RedisError, OSError) as exc:
+                self.link.degrade(exc)
+        return removed
 
     async def aclose(self) -> None:
         """Stop the invalidation listener and close Redis connections."""

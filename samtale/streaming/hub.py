@@ -7,8 +7,11 @@ in the hub until the stream is complete plus a retention window, and in the
 ``streaming_events`` table after that.
 
 Event ids are per-stream integers starting at 1 and increasing by one (DESIGN section 7).
-This hub lives in one process (the default deployment: one worker, or sticky sessions); the
-Redis Streams backend for several workers is tracked in the operations issue.
+This hub lives in one process (the default deployment: one worker, or sticky sessions). With
+Redis configured, :class:`samtale.streaming.redis_hub.RedisStreamHub` keeps the same in-process
+streams for the worker that generates them and mirrors every event into a Redis Stream, so a
+reader landing on any other worker follows the same events (:class:`StreamView` is what both
+kinds of stream offer a reader).
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from samtale.errors import ErrorCategory, NotFoundError
 from samtale.storage.base import utcnow
@@ -61,6 +64,39 @@ def new_session_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+class StreamView(Protocol):
+    """What a reader (SSE, polling, stop) needs of a stream, local or in another worker."""
+
+    id: str
+    chatbot_id: str
+    token_hash: str
+    flow_type: str
+    stop_requested: bool
+
+    @property
+    def status(self) -> StreamStatus:
+        """``active``, ``completed``, ``failed`` or ``stopped``."""
+        ...
+
+    @property
+    def done(self) -> bool:
+        """True once the stream has ended."""
+        ...
+
+    @property
+    def last_event_id(self) -> int:
+        """The newest event id known (0 when none)."""
+        ...
+
+    async def wait_after(self, after: int, wait_s: float | None) -> list[StreamEvent]:
+        """Events after ``after``, waiting up to ``wait_s`` seconds when there is none yet."""
+        ...
+
+    def follow(self, after: int, *, heartbeat_s: float | None = None) -> AsyncIterator[StreamEvent | None]:
+        """Every event after ``after`` until the stream ends; ``None`` marks a heartbeat."""
+        ...
+
+
 @dataclass(eq=False)
 class Stream:
     """One streamed answer. Written by one producer; read by many consumers.
@@ -82,6 +118,7 @@ class Stream:
     completed_monotonic: float | None = None
     events: list[StreamEvent] = field(default_factory=list)
     stop_requested: bool = False
+    on_emit: Callable[[Stream], None] | None = field(default=None, repr=False)
     _changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property
@@ -112,6 +149,8 @@ class Stream:
             self.status = "completed" if event == "end" else ("stopped" if self.stop_requested else "failed")
             self.completed_monotonic = time.monotonic()
         self._notify()
+        if self.on_emit is not None:
+            self.on_emit(self)
         return item
 
     def _notify(self) -> None:
@@ -184,6 +223,17 @@ class StreamHub:
     def get(self, stream_id: str) -> Stream | None:
         """The stream with that id, or None when unknown or expired."""
         return self._streams.get(stream_id)
+
+    async def lookup(self, stream_id: str) -> StreamView | None:
+        """The stream with that id for a reader, or None when unknown or expired (read the
+        ``streaming_events`` rows then). In-process: the same as :meth:`get`."""
+        return self._streams.get(stream_id)
+
+    async def start(self) -> None:
+        """Nothing to start in process (the Redis hub connects here)."""
+
+    async def aclose(self) -> None:
+        """Nothing to close in process (the Redis hub flushes and disconnects here)."""
 
     def require(self, stream_id: str) -> Stream:
         """The stream with that id.

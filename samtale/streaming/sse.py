@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterable
 
 import orjson
 
-from samtale.streaming.hub import Stream, StreamEvent
+from samtale.streaming.hub import StreamEvent, StreamView
 
 HEARTBEAT = b": heartbeat\n\n"
 SSE_HEADERS = {
@@ -21,7 +21,7 @@ def format_event(event: StreamEvent) -> bytes:
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.id, event.event.encode(), orjson.dumps(event.data))
 
 
-async def sse_from_stream(stream: Stream, *, after: int, heartbeat_s: float) -> AsyncIterator[bytes]:
+async def sse_from_stream(stream: StreamView, *, after: int, heartbeat_s: float) -> AsyncIterator[bytes]:
     """SSE bytes for every event of ``stream`` after ``after``, with a heartbeat comment when idle."""
     yield b"retry: 2000\n\n"
     async for item in stream.follow(after, heartbeat_s=heartbeat_s):

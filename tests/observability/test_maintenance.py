@@ -6,19 +6,21 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from samtale.observability.locks import LocalLock, PostgresAdvisoryLock, RedisLock
 from samtale.observability.maintenance import (
     cleanup_caches,
     create_scheduler,
+    parse_cron,
     purge_old_metrics,
     purge_old_streams,
 )
 from samtale.storage.cache import CacheRegistry
 from samtale.storage.db import Database
 from samtale.storage.models.conversation import StreamingEvent, StreamingSession
-from samtale.storage.models.observability import ConversationProcessingMetrics, ErrorLog
+from samtale.storage.models.observability import ConversationProcessingMetrics, ErrorLog, MaintenanceRun
 
 NOW = datetime.now(UTC)
 
@@ -61,8 +63,14 @@ async def test_metrics_retention_keeps_thirty_days(any_db: Database) -> None:
         session.add_all(
             ErrorLog(category="llm", code="x", message="m", created_at=NOW - timedelta(days=d)) for d in (40, 1)
         )
+        session.add_all(
+            MaintenanceRun(
+                job="stream_cleanup", tick_at=NOW, worker="w:1", status="ok", created_at=NOW - timedelta(days=d)
+            )
+            for d in (35, 2)
+        )
     deleted = await purge_old_metrics(db=any_db, retention_days=30)
-    assert deleted == {"conversation_processing_metrics": 2, "error_logs": 1}
+    assert deleted == {"conversation_processing_metrics": 2, "error_logs": 1, "maintenance_runs": 1}
     assert await count(any_db, ConversationProcessingMetrics) == 2
     assert await count(any_db, ErrorLog) == 1
 
@@ -99,9 +107,42 @@ async def test_scheduler_fires_on_the_seed_schedule(db: Database) -> None:
         assert (retention.hour, retention.minute) == (4, 0)
         assert jobs["cache_cleanup"].next_run_time.minute in (0, 30)
         assert jobs["stream_cleanup"].next_run_time - datetime.now(UTC) <= timedelta(hours=1)
-        assert await scheduler.run_metrics_retention() == {"conversation_processing_metrics": 0, "error_logs": 0}
+        assert await scheduler.run_metrics_retention() == {
+            "conversation_processing_metrics": 0,
+            "error_logs": 0,
+            "maintenance_runs": 0,
+        }
     finally:
         await scheduler.shutdown()
+
+
+def test_cron_lines_take_five_fields_or_six_with_seconds_first() -> None:
+    start = datetime(2026, 11, 21, 3, 59, 58, tzinfo=UTC)
+    assert parse_cron("0 4 * * *").get_next_fire_time(None, start) == datetime(2026, 11, 21, 4, 0, tzinfo=UTC)
+    every_3s = parse_cron("*/3 * * * * *")
+    assert every_3s.get_next_fire_time(None, start) == datetime(2026, 11, 21, 4, 0, 0, tzinfo=UTC)
+    for bad in ("0 4 * *", "* * * * * * *", "61 * * * *"):
+        with pytest.raises(ValueError):
+            parse_cron(bad)
+
+
+async def test_every_firing_is_recorded_with_its_tick(db: Database) -> None:
+    scheduler = create_scheduler(
+        db=db, caches=CacheRegistry(), redis_url=None, crons={"stream_cleanup": "* * * * * *"}, hold_s=0.5
+    )
+    scheduler.start()
+    try:
+        await asyncio.sleep(2.5)
+    finally:
+        await scheduler.shutdown()
+    async with db.session() as session:
+        runs = (await session.scalars(select(MaintenanceRun).where(MaintenanceRun.job == "stream_cleanup"))).all()
+    assert len(runs) >= 2
+    assert {run.status for run in runs} == {"ok"}
+    ticks = [run.tick_at for run in runs]
+    assert all(tick.microsecond == 0 for tick in ticks) and len(set(ticks)) == len(ticks)
+    assert all(run.started_at >= run.tick_at and run.finished_at >= run.started_at for run in runs)
+    assert runs[0].result == {"streaming_events": 0, "streaming_sessions": 0}
 
 
 async def _race(locks: list, name: str) -> int:  # type: ignore[type-arg]
@@ -120,6 +161,25 @@ async def _race(locks: list, name: str) -> int:  # type: ignore[type-arg]
     late = await locks[1].run_once(name, job)  # the lease is still held: no second run
     assert late == (False, None)
     return runs
+
+
+async def test_one_cache_cleanup_sweeps_every_worker_over_redis(redis_url: str) -> None:
+    prefix = f"samtale-test:{uuid.uuid4().hex[:12]}:"
+    workers = [CacheRegistry(redis_url=redis_url, prefix=prefix, config_ttl_s=0.05) for _ in range(2)]
+    try:
+        for worker in workers:
+            await worker.start()
+        await workers[0].config.set("vinhuset", {"a": 1})
+        await asyncio.sleep(0.1)
+        assert await cleanup_caches(caches=workers[0], everywhere=True) == 1
+        for _ in range(300):
+            if workers[1].sweeps:
+                break
+            await asyncio.sleep(0.01)
+        assert [worker.sweeps for worker in workers] == [1, 1]  # the other worker swept on the broadcast
+    finally:
+        for worker in workers:
+            await worker.aclose()
 
 
 async def test_two_workers_sharing_redis_run_a_job_once(redis_url: str) -> None:

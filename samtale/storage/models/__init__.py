@@ -14,7 +14,7 @@ from samtale.storage.models.knowledge import (
     KnowledgeDocument,
     KnowledgeIndex,
 )
-from samtale.storage.models.observability import ConversationProcessingMetrics, ErrorLog
+from samtale.storage.models.observability import ConversationProcessingMetrics, ErrorLog, MaintenanceRun
 from samtale.storage.models.template_builder import (
     TemplateDraft,
     TemplateLLMLog,
@@ -35,6 +35,7 @@ __all__ = [
     "KnowledgeChunk",
     "KnowledgeDocument",
     "KnowledgeIndex",
+    "MaintenanceRun",
     "Message",
     "PromptTemplate",
     "StreamingEvent",

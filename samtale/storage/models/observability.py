@@ -65,3 +65,28 @@ class ErrorLog(Base):
     context: Mapped[JSONDict] = mapped_column(JSONColumn, default=dict)
     system_state: Mapped[JSONDict] = mapped_column(JSONColumn, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class MaintenanceRun(Base):
+    """One firing of a scheduled maintenance job in one worker (``samtale.observability.maintenance``).
+
+    ``status`` is ``ok`` or ``failed`` for the worker that took the job's lock and ran it, and
+    ``skipped`` for a worker that fired the same tick but found the lock held, so each tick of a
+    job has exactly one ``ok``/``failed`` row per deployment and one row per live worker.
+    ``tick_at`` is the scheduled (wall-clock) time of the tick; ``worker`` is ``host:pid``;
+    ``result`` holds the job's counts (rows deleted, entries expired).
+    """
+
+    __tablename__ = "maintenance_runs"
+    __table_args__ = (Index("ix_maintenance_runs_job_tick", "job", "tick_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(64))
+    tick_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    worker: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    result: Mapped[JSONDict] = mapped_column(JSONColumn, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
