@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import ORJSONResponse
 
 from samtale import __version__
-from samtale.api import admin, conversation, health, monitoring, template_builder
+from samtale.api import admin, conversation, health, knowledge, monitoring, template_builder
 from samtale.api.errors import install_error_handlers
 from samtale.observability.logging import configure_logging
 from samtale.observability.middleware import RequestMetricsMiddleware
@@ -56,11 +56,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["*"],
         )
-    app.add_middleware(RequestMetricsMiddleware)
+    app.add_middleware(RequestMetricsMiddleware, worker_header=resolved.expose_worker_pid)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(conversation.router)
     app.include_router(admin.router)
+    app.include_router(knowledge.router)
     app.include_router(monitoring.router)
     app.include_router(monitoring.metrics_router)
     app.include_router(template_builder.router)

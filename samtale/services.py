@@ -18,12 +18,12 @@ from sqlalchemy import select
 
 from samtale.chatbots.schema import ChatbotConfig, FlowConfig
 from samtale.chatbots.service import get_chatbot, integration_secrets
-from samtale.conversation.pipeline import RoutingOutcome
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
 from samtale.conversation.service import ConversationService
 from samtale.errors import ErrorCategory
 from samtale.http.pools import HttpPools, PoolsConfig
 from samtale.knowledge.embedders import Embedder, LocalEmbedder, OpenAIEmbedder
+from samtale.knowledge.jobs import KnowledgeJobs
 from samtale.knowledge.retrieval import Retriever
 from samtale.llm.base import LLMProvider
 from samtale.llm.factory import create_provider
@@ -78,6 +78,7 @@ class Services:
     retriever: Retriever
     caches: CacheRegistry
     conversation: ConversationService = field(init=False)
+    knowledge_jobs: KnowledgeJobs = field(init=False)
     scheduler: MaintenanceScheduler | None = None
     started_monotonic: float = field(default_factory=time.monotonic)
     demo_simulator_app: Any = None
@@ -97,10 +98,19 @@ class Services:
             load_chatbot=self.get_chatbot,
             provider_factory=self.provider_for,
             tracker_factory=self.tracker_for,
-            router=self.route,
+            router=self.router_for,
             retriever=self.retriever,
             max_message_chars=self.settings.max_message_chars,
             llm_retries=self.settings.llm_retries,
+        )
+        self.knowledge_jobs = KnowledgeJobs(
+            db=self.db,
+            embedder=self.embedder,
+            work_dir=self.settings.data_dir / "knowledge-uploads",
+            max_file_bytes=self.settings.knowledge_max_file_bytes,
+            on_change=lambda chatbot_id, index_name: self.retriever.snapshots.invalidate(
+                chatbot_id=chatbot_id, index_name=index_name
+            ),
         )
 
     @classmethod
@@ -290,6 +300,7 @@ class Services:
 
     async def aclose(self) -> None:
         """Finish running turns, write what is queued, close pools and the database."""
+        await self.knowledge_jobs.aclose()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

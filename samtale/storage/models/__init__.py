@@ -13,6 +13,7 @@ from samtale.storage.models.knowledge import (
     KnowledgeChunk,
     KnowledgeDocument,
     KnowledgeIndex,
+    KnowledgeJob,
 )
 from samtale.storage.models.observability import ConversationProcessingMetrics, ErrorLog, MaintenanceRun
 from samtale.storage.models.template_builder import (
@@ -35,6 +36,7 @@ __all__ = [
     "KnowledgeChunk",
     "KnowledgeDocument",
     "KnowledgeIndex",
+    "KnowledgeJob",
     "MaintenanceRun",
     "Message",
     "PromptTemplate",

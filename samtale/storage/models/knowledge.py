@@ -77,3 +77,31 @@ class EmbeddingCacheEntry(Base):
     text_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class KnowledgeJob(Base):
+    """A background ingestion or re-index job of a knowledge index, with its progress and errors.
+
+    The worker running the job writes its progress at least every few seconds (``updated_at`` is
+    its heartbeat), so any worker can answer a status request and tell a stopped job from a slow one.
+    """
+
+    __tablename__ = "knowledge_jobs"
+    __table_args__ = (Index("ix_knowledge_jobs_chatbot_created", "chatbot_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    chatbot_id: Mapped[str] = mapped_column(String(64))
+    index_name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(30))
+    phase: Mapped[str] = mapped_column(String(20), default="queued")
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    files: Mapped[list[str]] = mapped_column(JSONColumn, default=list)
+    errors: Mapped[list[JSONDict]] = mapped_column(JSONColumn, default=list)
+    result: Mapped[JSONDict | None] = mapped_column(JSONColumn, nullable=True)
+    worker: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
