@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from samtale.chatbots.schema import ChatbotConfig, FlowConfig
 from samtale.chatbots.service import get_chatbot, integration_secrets
+from samtale.conversation.pipeline import RoutingOutcome
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
 from samtale.conversation.service import ConversationService
 from samtale.errors import ErrorCategory
@@ -98,7 +99,7 @@ class Services:
             load_chatbot=self.get_chatbot,
             provider_factory=self.provider_for,
             tracker_factory=self.tracker_for,
-            router=self.router_for,
+            router=self.route,
             retriever=self.retriever,
             max_message_chars=self.settings.max_message_chars,
             llm_retries=self.settings.llm_retries,
