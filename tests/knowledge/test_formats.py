@@ -266,3 +266,33 @@ async def test_a_batch_with_bad_files_ingests_the_good_ones_and_nothing_of_the_b
         db=db, embedder=embedder, chatbot_id=shop, index_name="shop", paths=paths, max_file_bytes=20_000
     )
     assert (again.documents_unchanged, again.documents_added, again.chunks_written) == (22, 0, 0)
+
+
+def test_the_cli_names_each_bad_file_ingests_the_rest_and_exits_non_zero(
+    kb_database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from samtale.knowledge.cli import kb_app
+    from samtale.settings import get_settings
+
+    monkeypatch.setenv("SAMTALE_DATABASE_URL", kb_database_url)
+    monkeypatch.setenv("SAMTALE_KNOWLEDGE_MAX_FILE_BYTES", "20000")
+    get_settings.cache_clear()
+    (tmp_path / "shipping.html").write_text(SHIPPING_PAGE, encoding="utf-8")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj << /Type")
+    (tmp_path / "huge.txt").write_bytes(b"word " * 5000)
+    shop = chatbot_id("cli-formats")
+    try:
+        paths = [str(tmp_path / n) for n in ("shipping.html", "broken.pdf", "huge.txt")]
+        result = CliRunner().invoke(kb_app, ["ingest", "--chatbot", shop, "--index", "policies", *paths])
+        listed = CliRunner().invoke(kb_app, ["list", "--chatbot", shop])
+    finally:
+        get_settings.cache_clear()
+
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert any(line.startswith("not ingested broken.pdf: the file is not a readable PDF") for line in lines)
+    assert any("huge.txt is 25,000 bytes, over the 20,000-byte limit" in line for line in lines)
+    assert "1 documents added" in result.output
+    assert "policies" in listed.output

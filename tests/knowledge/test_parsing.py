@@ -87,3 +87,18 @@ def test_a_file_that_is_not_utf8_is_refused_with_its_name(tmp_path: Path) -> Non
     latin.write_bytes("id,name\n1,Côtes du Rhône\n".encode("latin-1"))
     with pytest.raises(KnowledgeInputError, match=r"vins\.csv is not UTF-8"):
         parse_file(latin)
+
+
+def test_a_long_list_is_split_between_its_lines_and_the_overlap_starts_at_a_line() -> None:
+    from samtale.knowledge.parsers import Document
+
+    items = "\n".join(f"- Size {i}: chest {80 + i} cm; waist {60 + i} cm; ships in {i % 5 + 1} days" for i in range(60))
+    document = Document(external_id="sizes.md", source="sizes.md", title="Sizes", text=items, kind="markdown")
+    chunks = chunk_document(document, options=ChunkingOptions(max_chars=400, overlap_chars=100))
+
+    assert len(chunks) > 5
+    for chunk in chunks:
+        assert len(chunk.text) <= 400
+        assert all(line.startswith("- Size ") for line in chunk.text.splitlines())  # no line cut in two
+    for before, after in itertools.pairwise(chunks):
+        assert after.text.splitlines()[0] in before.text.splitlines()  # overlap: whole lines of the previous
