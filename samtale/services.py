@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +17,6 @@ from sqlalchemy import select
 
 from samtale.chatbots.schema import ChatbotConfig, FlowConfig
 from samtale.chatbots.service import get_chatbot, integration_secrets
-from samtale.conversation.pipeline import RoutingOutcome
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
 from samtale.conversation.service import ConversationService
 from samtale.errors import ErrorCategory
@@ -99,7 +97,7 @@ class Services:
             load_chatbot=self.get_chatbot,
             provider_factory=self.provider_for,
             tracker_factory=self.tracker_for,
-            router=self.route,
+            router=self.router_for,
             retriever=self.retriever,
             max_message_chars=self.settings.max_message_chars,
             llm_retries=self.settings.llm_retries,
@@ -204,29 +202,16 @@ class Services:
             self._providers[key] = provider
         return provider
 
-    async def route(
-        self, chatbot: ChatbotConfig, question: str, history: Sequence[tuple[str, str]], state: dict[str, Any]
-    ) -> RoutingOutcome:
-        """Decide the flow of a message with the chatbot's routing strategy (``none`` → main)."""
-        if chatbot.routing.strategy == "none":
-            return RoutingOutcome()
-        router = await self._router_for(chatbot)
-        decision = await router.decide(message=question, history=history, last_route_key=state.get("last_route_key"))
-        return RoutingOutcome(
-            route_key=decision.route_key,
-            strategy=decision.strategy,
-            confidence=decision.confidence,
-            routing_ms=decision.routing_ms,
-            query_vector=decision.query_vector,
-        )
-
-    async def _router_for(self, chatbot: ChatbotConfig) -> Router:
-        """The chatbot's router, built once per routing configuration.
+    async def router_for(self, chatbot: ChatbotConfig) -> Router | None:
+        """The chatbot's router, built once per routing configuration (None for strategy ``none``:
+        every message goes to ``main``). The turn pipeline routes with it (speculatively).
 
         The config cache hands out the same object until it expires or an admin write replaces
         it, so the identity check answers nearly every turn; only a new object is compared
         field by field (never serialised: a routing block may hold thousands of examples).
         """
+        if chatbot.routing.strategy == "none":
+            return None
         cached = self._routers.get(chatbot.id)
         if cached is not None and (cached[0] is chatbot or _same_routing(cached[0], chatbot)):
             self._routers[chatbot.id] = (chatbot, cached[1])

@@ -4,6 +4,13 @@
 completed and recorded whether or not anyone is listening, and a reader that comes back
 resumes from its last event id. Every phase is timed (milliseconds) into the metrics row.
 
+Routing runs first and in parallel with the likely flow's retrieval
+(:func:`samtale.routing.speculative.route_speculatively`): the retrieval of the guessed flow
+starts while the router is still deciding and is cancelled when the decision differs. The
+query embedding is computed once per turn and shared by the router and every retrieval. The
+caller learns the decided flow type through the ``routed`` future as soon as it is known (the
+process-message response carries it).
+
 Events, in order: ``start`` (ids), ``flow`` (the routing decision), ``sources`` (chunks used),
 ``token``… (``{"token": "…"}``), then ``end`` (usage and timings) or ``error``
 (``{category, message}``).
@@ -11,9 +18,10 @@ Events, in order: ``start`` (ids), ``flow`` (the routing decision), ``sources`` 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -26,6 +34,8 @@ from samtale.knowledge.types import ContextChunk
 from samtale.llm.base import GenerationRequest, LLMProvider, TextDelta, Usage, stream_with_retries, word_pieces
 from samtale.orders.flow import handle_order_turn
 from samtale.orders.trackers.base import Tracker
+from samtale.routing.router import Router as FlowRouter
+from samtale.routing.speculative import QueryVector, route_speculatively
 from samtale.streaming.hub import Stream
 
 logger = logging.getLogger(__name__)
@@ -87,7 +97,8 @@ TrackerFactory = Callable[[ChatbotConfig, FlowConfig], Awaitable[Tracker | None]
 
 @dataclass(slots=True)
 class RoutingOutcome:
-    """The flow chosen for a turn and how (the ``flow`` SSE event)."""
+    """The flow chosen for a turn and how (the ``flow`` SSE event; ``fallback`` is the reason a
+    failed strategy sent the message to ``main``, e.g. ``timeout``)."""
 
     route_key: str = "main"
     strategy: str = "none"
@@ -95,9 +106,11 @@ class RoutingOutcome:
     routing_ms: float = 0.0
     speculative_hit: bool | None = None
     query_vector: Any = None
+    fallback: str | None = None
 
 
-Router = Callable[[ChatbotConfig, str, Sequence[tuple[str, str]], dict[str, Any]], Awaitable[RoutingOutcome]]
+RouterFactory = Callable[[ChatbotConfig], Awaitable[FlowRouter | None]]
+"""The chatbot's router (built once per routing config), or None when it routes everything to ``main``."""
 
 
 @dataclass(slots=True)
@@ -132,17 +145,22 @@ async def run_turn(
     stream: Stream,
     retriever: Retriever | None,
     provider_factory: ProviderFactory,
-    router: Router | None,
+    router: RouterFactory | None,
     llm_retries: int,
     submit: Callable[[TurnRecord], None],
     tracker_factory: TrackerFactory | None = None,
     max_failed_order_attempts: int = 5,
+    routed: asyncio.Future[str] | None = None,
 ) -> TurnResult:
     """Produce one answer into ``stream`` and hand the finished turn to ``submit`` (the recorder).
 
     Never raises for a failure of a phase: the failure becomes an ``error`` event with its
     category, the shopper is told what happened in their language, and the assistant message
     is stored as failed.
+
+    Args:
+        routed: resolved with the decided flow type right after the ``flow`` event (or with
+            ``main`` when the turn fails before a decision), for the process-message response.
     """
     chatbot = turn.chatbot
     metrics: dict[str, Any] = {
@@ -159,11 +177,36 @@ async def run_turn(
     flow = chatbot.main_flow
     state = dict(turn.state)
     status = "completed"
+    retrieval: asyncio.Task[list[ContextChunk]] | None = None
     try:
-        # Routing: which flow answers.
+        # Routing: which flow answers, while the likely flow's retrieval already runs.
         outcome = RoutingOutcome()
-        if router is not None:
-            outcome = await router(chatbot, turn.question, turn.history, state)
+        flow_router = await router(chatbot) if router is not None else None
+        if flow_router is not None:
+            routed_turn = await route_speculatively(
+                router=flow_router,
+                message=turn.question,
+                history=turn.history,
+                last_route_key=state.get("last_route_key"),
+                start_work=lambda route_key, query_vector: _start_retrieval(
+                    turn=turn, route_key=route_key, retriever=retriever, query_vector=query_vector
+                ),
+            )
+            decision = routed_turn.decision
+            retrieval = routed_turn.work
+            outcome = RoutingOutcome(
+                route_key=decision.route_key,
+                strategy=decision.strategy,
+                confidence=decision.confidence,
+                routing_ms=decision.routing_ms,
+                speculative_hit=routed_turn.speculative_hit,
+                query_vector=decision.query_vector,
+                fallback=decision.detail.get("fallback"),
+            )
+            if outcome.fallback is not None:
+                logger.warning(
+                    "routing in chatbot %s fell back to main (%s: %s)", chatbot.id, outcome.strategy, outcome.fallback
+                )
         flow = chatbot.flow(outcome.route_key)
         metrics.update(
             routing_ms=outcome.routing_ms,
@@ -174,17 +217,19 @@ async def run_turn(
         )
         state["last_route_key"] = flow.key
         stream.flow_type = flow.type
-        stream.emit(
-            "flow",
-            {
-                "flow_type": flow.type,
-                "route_key": flow.key,
-                "strategy": outcome.strategy,
-                "confidence": round(outcome.confidence, 4),
-                "routing_ms": round(outcome.routing_ms, 3),
-                "speculative_hit": outcome.speculative_hit,
-            },
-        )
+        flow_event: dict[str, Any] = {
+            "flow_type": flow.type,
+            "route_key": flow.key,
+            "strategy": outcome.strategy,
+            "confidence": round(outcome.confidence, 4),
+            "routing_ms": round(outcome.routing_ms, 3),
+            "speculative_hit": outcome.speculative_hit,
+        }
+        if outcome.fallback is not None:
+            flow_event["fallback"] = outcome.fallback
+        stream.emit("flow", flow_event)
+        if routed is not None and not routed.done():
+            routed.set_result(flow.type)
 
         order_summary, fixed_reply = await _order_step(
             turn=turn,
@@ -206,6 +251,7 @@ async def run_turn(
                 flow=flow,
                 order_summary=order_summary,
                 query_vector=outcome.query_vector,
+                retrieval=retrieval,
                 retriever=retriever,
                 provider_factory=provider_factory,
                 llm_retries=llm_retries,
@@ -223,6 +269,11 @@ async def run_turn(
         status = "failed"
         logger.exception("turn failed in chatbot %s", chatbot.id)
         _fail(stream, metrics, turn, ErrorCategory.STREAMING, f"internal error ({type(exc).__name__})", answer_parts)
+    finally:
+        if retrieval is not None and not retrieval.done():
+            retrieval.cancel()  # a fixed reply or a failure: the early retrieval is not needed
+        if routed is not None and not routed.done():
+            routed.set_result(flow.type)
 
     return _finish(
         turn=turn,
@@ -235,6 +286,33 @@ async def run_turn(
         status=status,
         submit=submit,
     )
+
+
+def _start_retrieval(
+    *, turn: TurnInput, route_key: str, retriever: Retriever | None, query_vector: QueryVector
+) -> asyncio.Task[list[ContextChunk]] | None:
+    """Start the knowledge retrieval of flow ``route_key`` (None when it has no knowledge index).
+
+    The task awaits the turn's shared query embedding (``query_vector``), then searches.
+    """
+    flow = turn.chatbot.flow(route_key)
+    if retriever is None or not flow.knowledge_index:
+        return None
+    index_name = flow.knowledge_index
+
+    async def retrieve() -> list[ContextChunk]:
+        return await retriever.search(
+            chatbot_id=turn.chatbot.id,
+            index_name=index_name,
+            query=turn.question,
+            top_k=flow.top_k,
+            min_score=flow.min_score,
+            query_vector=await query_vector(),
+        )
+
+    task = asyncio.create_task(retrieve(), name=f"samtale-retrieval-{route_key}")
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return task
 
 
 async def _order_step(
@@ -291,6 +369,7 @@ async def _grounded_answer(
     flow: FlowConfig,
     order_summary: dict[str, Any] | None,
     query_vector: Any,
+    retrieval: asyncio.Task[list[ContextChunk]] | None,
     retriever: Retriever | None,
     provider_factory: ProviderFactory,
     llm_retries: int,
@@ -300,7 +379,9 @@ async def _grounded_answer(
 ) -> None:
     """Retrieve from the flow's knowledge base, build the prompt and stream the LLM's answer.
 
-    Fills ``context`` and ``answer_parts`` in place and ends the stream with ``end``.
+    ``retrieval``, when given, is this flow's retrieval already started during routing; the
+    recorded ``retrieval_ms`` is then the time the turn still had to wait for it. Fills
+    ``context`` and ``answer_parts`` in place and ends the stream with ``end``.
 
     Raises:
         SamtaleError: a phase failed (LLM, template, vector store…); the caller reports it.
@@ -308,7 +389,9 @@ async def _grounded_answer(
     chatbot = turn.chatbot
     # Retrieval from the flow's knowledge base (reusing the router's query embedding, if any).
     phase = time.perf_counter()
-    if retriever is not None and flow.knowledge_index:
+    if retrieval is not None:
+        context.extend(await retrieval)
+    elif retriever is not None and flow.knowledge_index:
         context.extend(
             await retriever.search(
                 chatbot_id=chatbot.id,

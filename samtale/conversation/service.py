@@ -1,9 +1,12 @@
 """The conversation service: accepts a shopper's message, starts its turn, serves its events.
 
 :meth:`ConversationService.start_turn` does only what must happen before the caller gets the
-ids (load the cached chatbot config, check the conversation session, create the stream) and
-leaves everything else to the turn task. Recent conversation history and flow state are kept
-in a per-process LRU so a follow-up message does not wait on the database.
+ids (load the cached chatbot config, check the conversation session, create the stream, and
+route the message, so the response names the decided flow) and leaves everything else to the
+turn task. Routing runs inside the turn task (the query embedding in a worker thread, the
+likely flow's retrieval already started); ``start_turn`` only waits for the decision. Recent
+conversation history and flow state are kept in a per-process LRU so a follow-up message does
+not wait on the database.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ from cachetools import LRUCache
 from sqlalchemy import select
 
 from samtale.chatbots.schema import ChatbotConfig
-from samtale.conversation.pipeline import ProviderFactory, Retriever, Router, TrackerFactory, TurnInput, run_turn
+from samtale.conversation.pipeline import (
+    ProviderFactory,
+    Retriever,
+    RouterFactory,
+    TrackerFactory,
+    TurnInput,
+    run_turn,
+)
 from samtale.conversation.recorder import TurnRecorder
 from samtale.errors import InputError, NotFoundError, PayloadTooLargeError
 from samtale.storage.base import new_id, utcnow
@@ -84,7 +94,7 @@ class ConversationService:
         load_chatbot: returns a chatbot's config (cached) or raises ``ChatbotNotFoundError``.
         provider_factory: picks the LLM provider of a chatbot's flow.
         retriever: knowledge retrieval, or None for a deployment without knowledge bases.
-        router: chooses the flow, or None to send everything to ``main``.
+        router: returns a chatbot's router (None for ``main`` only); None sends everything to ``main``.
         tracker_factory: the order tracker of an ``apiflow`` flow's integration.
         max_message_chars: longer messages are refused with 413 (default 8,000).
         llm_retries: retries before the first token (seed 002: 2).
@@ -99,7 +109,7 @@ class ConversationService:
         load_chatbot: Callable[[str], Awaitable[ChatbotConfig]],
         provider_factory: ProviderFactory,
         retriever: Retriever | None = None,
-        router: Router | None = None,
+        router: RouterFactory | None = None,
         tracker_factory: TrackerFactory | None = None,
         max_message_chars: int = 8000,
         llm_retries: int = 2,
@@ -132,7 +142,10 @@ class ConversationService:
         client_history: list[tuple[str, str]] | None = None,
         received_at: float | None = None,
     ) -> TurnHandle:
-        """Accept a message and start answering it in the background.
+        """Accept a message, route it, and start answering it in the background.
+
+        Returns once the flow is decided (the handle's ``flow_type``); the answer keeps
+        streaming in the turn task.
 
         Args:
             chatbot_id: the tenant.
@@ -182,12 +195,19 @@ class ConversationService:
             started_at=utcnow(),
             token_hash=token_hash,
         )
-        task = asyncio.create_task(self._run(turn, stream, snapshot), name=f"turn-{stream.id}")
+        routed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._run(turn, stream, snapshot, routed), name=f"turn-{stream.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return TurnHandle(session_id=conversation_id, stream=stream, session_token=token, flow_type=stream.flow_type)
+        # The turn task decides the flow first; wait for that (not for the answer). A caller
+        # that goes away meanwhile cancels only this wait, never the turn.
+        await asyncio.wait((routed, task), return_when=asyncio.FIRST_COMPLETED)
+        flow_type = routed.result() if routed.done() and not routed.cancelled() else stream.flow_type
+        return TurnHandle(session_id=conversation_id, stream=stream, session_token=token, flow_type=flow_type)
 
-    async def _run(self, turn: TurnInput, stream: Stream, snapshot: SessionSnapshot) -> None:
+    async def _run(
+        self, turn: TurnInput, stream: Stream, snapshot: SessionSnapshot, routed: asyncio.Future[str]
+    ) -> None:
         result = await run_turn(
             turn=turn,
             stream=stream,
@@ -197,6 +217,7 @@ class ConversationService:
             llm_retries=self.llm_retries,
             submit=self.recorder.submit,
             tracker_factory=self.tracker_factory,
+            routed=routed,
         )
         snapshot.history.extend([("user", turn.question), ("assistant", result.answer)])
         del snapshot.history[: -2 * HISTORY_TURNS]

@@ -1,12 +1,13 @@
 """The router: one interface over every strategy of a chatbot (keywords, semantic, llm, chain).
 
-Typical use by the conversation pipeline (the query embedding is computed once and shared
-with retrieval)::
+Typical use (the conversation pipeline does this through
+:func:`samtale.routing.speculative.route_speculatively`; the query embedding is computed once
+and shared with retrieval)::
 
     router = await Router.build(config=chatbot, embedder=embedder, classifiers={"metadata": c})
-    vector = (await embedder.embed([message]))[0]
-    guess = router.guess(message=message, history=history, last_route_key=last, query_vector=vector)
-    # start retrieval for guess.route_key now; then
+    vector = await router.embed_query(message)          # LRU-cached by normalised text
+    guess, final = router.settle(message=message, last_route_key=last, query_vector=vector)
+    # not final: start retrieval for guess.route_key now; then
     decision = await router.decide(message=message, history=history, last_route_key=last, query_vector=vector)
     # decision.route_key != guess.route_key → cancel the speculative retrieval
 
@@ -26,16 +27,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 
 from samtale.chatbots.schema import ChatbotConfig
 from samtale.errors import SamtaleError
-from samtale.knowledge.embedders import Embedder
+from samtale.knowledge.embedders import LOCAL_MODEL_NAME, Embedder
 from samtale.routing.history import is_follow_up
 from samtale.routing.keywords import KeywordMatcher
 from samtale.routing.llm import LLMRouter
 from samtale.routing.semantic import SemanticModel, get_semantic_model
 from samtale.routing.types import MAIN, Classifier, RoutingDecision, RoutingError, Vector
 from samtale.routing.validation import route_keys, validate_routing
+
+QUERY_CACHE_SIZE = 4096
 
 
 class Router:
@@ -73,6 +77,11 @@ class Router:
         self.llm = LLMRouter(config=config, classifiers=classifiers or {}) if "llm" in self.strategies else None
         if "semantic" in self.strategies and semantic is None:
             raise RoutingError(f"chatbot '{config.id}' routes semantically but no semantic model was fitted")
+        self._query_cache: LRUCache[str, Vector] = LRUCache(maxsize=QUERY_CACHE_SIZE)
+        # all-MiniLM-L6-v2 is an uncased model: letter case does not change its embedding.
+        self._cache_folds_case = embedder is not None and embedder.name == LOCAL_MODEL_NAME
+        semantic_position = self.strategies.index("semantic") if self.semantic is not None else len(self.strategies)
+        self._keywords_before_semantic = "keywords" in self.strategies[:semantic_position]
 
     @classmethod
     async def build(
@@ -114,6 +123,57 @@ class Router:
         """True when decisions use the message's embedding (the semantic strategy)."""
         return self.semantic is not None
 
+    @property
+    def can_embed(self) -> bool:
+        """True when :meth:`embed_query` can run (the router has an embedder)."""
+        return self.embedder is not None
+
+    async def embed_query(self, message: str) -> Vector:
+        """The message's embedding (unit float32 vector, shape (dimension,)), computed in a worker
+        thread, or from an LRU of recent queries keyed by the whitespace-normalised text
+        (case-folded too for the uncased local model): "hi" or "where is my order" is embedded
+        once per process, not once per shopper.
+
+        Raises:
+            RoutingError: the router has no embedder, or the embedder failed.
+        """
+        key = " ".join(message.split())
+        if self._cache_folds_case:
+            key = key.lower()
+        cached = self._query_cache.get(key)
+        if cached is not None:
+            return cached
+        vector = await self._embed(message)
+        vector.setflags(write=False)
+        self._query_cache[key] = vector
+        return vector
+
+    def clear_query_cache(self) -> None:
+        """Forget the cached query embeddings (benchmarks measure decisions without the cache)."""
+        self._query_cache.clear()
+
+    def settle(
+        self, *, message: str, last_route_key: str | None = None, query_vector: Vector | None = None
+    ) -> tuple[RoutingDecision, bool]:
+        """The fast strategies' decision and whether it is final.
+
+        Final means :meth:`decide` with the same ``query_vector`` would return the same route
+        key without waiting for anything: no embedding still to come (``query_vector`` given, or
+        a keyword rule fired before the semantic step) and no LLM step to consult. When it is
+        not final, the decision is the best guess to speculate on.
+        """
+        decision = self.guess(message=message, last_route_key=last_route_key, query_vector=query_vector)
+        return decision, self._final(decision, have_vector=query_vector is not None)
+
+    def _final(self, decision: RoutingDecision, *, have_vector: bool) -> bool:
+        if decision.strategy == "keywords" and (have_vector or self._keywords_before_semantic):
+            return True
+        if self.semantic is not None and not have_vector:
+            return False
+        if self.llm is None:
+            return True
+        return not (decision.detail.get("unsure") or self.strategies[0] == "llm")
+
     def guess(
         self,
         *,
@@ -128,7 +188,9 @@ class Router:
         ``history`` is accepted for symmetry with :meth:`decide` (the LLM alone reads it).
         """
         started = time.perf_counter()
-        decision, _unsure = self._fast(message=message, last_route_key=last_route_key, vector=query_vector)
+        decision, unsure = self._fast(message=message, last_route_key=last_route_key, vector=query_vector)
+        if unsure:
+            decision.detail["unsure"] = True
         decision.routing_ms = (time.perf_counter() - started) * 1000
         decision.query_vector = query_vector
         return decision
@@ -161,7 +223,7 @@ class Router:
         started = time.perf_counter()
         vector = query_vector
         if vector is None and self.semantic is not None:
-            vector = await self._embed(message)
+            vector = await self.embed_query(message)
         decision, unsure = self._fast(message=message, last_route_key=last_route_key, vector=vector)
         if self.llm is not None and decision.strategy != "keywords" and (unsure or self.strategies[0] == "llm"):
             decision = await self._ask_llm(message=message, history=history, before=decision)
