@@ -96,7 +96,8 @@ class FakeHTTPServer:
 
     Attributes:
         requests: every request received, in order (append-only; safe to read from the test's
-            thread while the server runs in its own).
+            thread while the server runs in its own). Set :attr:`keep_requests` to False to stop
+            recording them (long benchmarks, where the list would grow without bound).
         connections: how many TCP connections were accepted (keep-alive reuse keeps it low).
     """
 
@@ -104,6 +105,7 @@ class FakeHTTPServer:
         self.host = host
         self.port = port
         self.requests: list[ReceivedRequest] = []
+        self.keep_requests = True
         self.connections = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -150,7 +152,8 @@ class FakeHTTPServer:
                             request.json = orjson.loads(request.body)
                         except orjson.JSONDecodeError:
                             request.json = None
-                self.requests.append(request)
+                if self.keep_requests:
+                    self.requests.append(request)
                 connection = Connection(writer=writer, keep_alive=keep_alive)
                 await self.handle(request, connection)
                 if not connection.keep_alive or writer.is_closing():
