@@ -33,5 +33,9 @@ lint: install
 	$(BIN)/ruff format --check samtale tests bench
 	$(BIN)/mypy
 
+bench: install  ## the four benchmarks of bench/README.md (< 10 min); QUICK=1 for a short run, WORKERS=N
+	@command -v wrk >/dev/null || apt-get install -y wrk || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick) --workers $(or $(WORKERS),1)
+
 clean:
 	rm -rf $(VENV) samtale.db samtale.db-* .pytest_cache .mypy_cache .ruff_cache
