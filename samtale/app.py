@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["*"],
         )
-    app.add_middleware(RequestMetricsMiddleware)
+    app.add_middleware(RequestMetricsMiddleware, worker_header=resolved.expose_worker_pid)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(conversation.router)

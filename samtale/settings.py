@@ -36,8 +36,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    worker_healthcheck_timeout_s: int = Field(
+        default=60, gt=0, description="seconds a worker may take to start and answer uvicorn's health ping"
+    )
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
+    expose_worker_pid: bool = Field(
+        default=False, description="name the answering worker's pid in an X-Samtale-Worker response header"
+    )
     cors_origins: list[str] = Field(default_factory=list)
 
     # LLM defaults (a chatbot's flow may override provider and model)

@@ -6,7 +6,8 @@ start of the run even when the job finishes sooner, so a worker firing a moment 
 it taken (releasing at once would let it run the job a second time). ``hold_s`` must exceed the
 scheduler's misfire grace time and stay below the shortest job interval.
 
-* :class:`RedisLock` — ``SET key token NX PX hold`` (expires on its own; never deleted early).
+* :class:`RedisLock` — ``SET key token NX PX hold`` (expires on its own; never deleted early);
+  falls back to the database's lock while Redis refuses connections, skips a tick on a timeout.
 * :class:`PostgresAdvisoryLock` — ``pg_try_advisory_lock`` on a dedicated connection, released
   (``pg_advisory_unlock``) ``hold_s`` after the run started; a crashed worker's lock goes with its
   connection.
@@ -25,7 +26,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -66,31 +69,50 @@ class RedisLock:
         url: Redis URL.
         prefix: key prefix (tests use a unique one).
         hold_s: how long the lease lasts from the start of a run, seconds.
+        fallback: the lock used when Redis refuses connections (down for every worker alike):
+            the PostgreSQL advisory lock on PostgreSQL, else no lock (one SQLite process).
+        timeout_s: how long to wait for Redis's answer.
 
-    When Redis does not answer the job runs anyway (every job is an idempotent cleanup, so a
-    duplicate run is harmless while skipping would let tables grow) and a warning is logged.
+    A Redis that cannot be reached at all sends every worker to ``fallback``, so jobs keep running
+    once per deployment through an outage. A *timeout* is different: the ``SET`` may have reached
+    Redis and another worker may hold the lease, so the tick is skipped with a warning (every job
+    is an idempotent cleanup, so the next tick catches up; running it here could run it twice).
     """
 
-    def __init__(self, *, url: str, prefix: str = "samtale:lock:", hold_s: float = DEFAULT_HOLD_S) -> None:
-        self._redis = Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1.0)
+    def __init__(
+        self,
+        *,
+        url: str,
+        prefix: str = "samtale:lock:",
+        hold_s: float = DEFAULT_HOLD_S,
+        fallback: JobLock | None = None,
+        timeout_s: float = 5.0,
+    ) -> None:
+        self._redis = Redis.from_url(url, socket_connect_timeout=min(1.0, timeout_s), socket_timeout=timeout_s)
         self._prefix = prefix
         self._hold_ms = max(1, int(hold_s * 1000))
         self._token = uuid.uuid4().hex
+        self._fallback = fallback or LocalLock()
 
     async def run_once(self, name: str, job: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
-        """Run ``job`` when this worker takes the lease; ``(False, None)`` when another holds it."""
+        """Run ``job`` when this worker takes the lease; ``(False, None)`` when another holds it or
+        Redis did not answer in time."""
         try:
             acquired = await self._redis.set(f"{self._prefix}{name}", self._token, nx=True, px=self._hold_ms)
-        except (RedisError, OSError) as exc:
-            log.warning("job lock for %s not available (%s); running the job in this worker", name, exc)
-            acquired = True
+        except (RedisTimeoutError, TimeoutError) as exc:
+            log.warning("job lock for %s timed out (%s); skipping this tick", name, exc)
+            return False, None
+        except (RedisConnectionError, RedisError, OSError) as exc:
+            log.warning("Redis not usable (%s); job %s uses the fallback lock", exc, name)
+            return await self._fallback.run_once(name, job)
         if not acquired:
             return False, None
         return True, await job()
 
     async def aclose(self) -> None:
-        """Close the connection (leases expire on their own)."""
+        """Close the connection (leases expire on their own) and the fallback."""
         await self._redis.aclose()
+        await self._fallback.aclose()
 
 
 def advisory_key(name: str) -> int:
@@ -161,9 +183,11 @@ class PostgresAdvisoryLock:
 
 
 def choose_lock(*, db: Database, redis_url: str | None, hold_s: float = DEFAULT_HOLD_S) -> JobLock:
-    """Redis when configured, else a PostgreSQL advisory lock on PostgreSQL, else no lock (SQLite)."""
+    """Redis when configured (with the database's lock as its fallback), else a PostgreSQL advisory
+    lock on PostgreSQL, else no lock (SQLite)."""
+    database_lock: JobLock = (
+        PostgresAdvisoryLock(db=db, hold_s=hold_s) if db.engine.dialect.name == "postgresql" else LocalLock()
+    )
     if redis_url:
-        return RedisLock(url=redis_url, hold_s=hold_s)
-    if db.engine.dialect.name == "postgresql":
-        return PostgresAdvisoryLock(db=db, hold_s=hold_s)
-    return LocalLock()
+        return RedisLock(url=redis_url, hold_s=hold_s, fallback=database_lock)
+    return database_lock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from typing import Any
@@ -12,6 +13,7 @@ from samtale.observability.logging import bind_log_context, clear_log_context
 from samtale.observability.metrics import observe_request
 
 REQUEST_ID_HEADER = b"x-request-id"
+WORKER_HEADER = b"x-samtale-worker"
 
 
 class RequestMetricsMiddleware:
@@ -22,11 +24,16 @@ class RequestMetricsMiddleware:
     (at most 64 characters) is reused, else a new one is made; it is echoed in the response.
     For a streamed response the duration runs to the end of the stream.
 
-    Usage: ``app.add_middleware(RequestMetricsMiddleware)``.
+    With ``worker_header`` every response names the worker process that answered it in
+    ``X-Samtale-Worker`` (its pid), for operators and tests checking how requests spread over
+    ``--workers N`` (Settings ``expose_worker_pid``; off by default).
+
+    Usage: ``app.add_middleware(RequestMetricsMiddleware, worker_header=False)``.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, worker_header: bool = False) -> None:
         self.app = app
+        self._extra = [(WORKER_HEADER, str(os.getpid()).encode())] if worker_header else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,7 +50,11 @@ class RequestMetricsMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode("latin-1"))]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER, request_id.encode("latin-1")),
+                    *self._extra,
+                ]
             await send(message)
 
         try:

@@ -208,3 +208,40 @@ async def test_two_workers_sharing_postgres_run_a_job_once(pg_db: Database) -> N
 
 async def _noop() -> None:
     return None
+
+
+async def test_redis_refusing_connections_falls_back_to_the_database_lock() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    lock = RedisLock(url=f"redis://127.0.0.1:{port}/15", hold_s=5, fallback=LocalLock())
+    try:
+        assert await lock.run_once("stream_cleanup", _done) == (True, "done")
+    finally:
+        await lock.aclose()
+
+
+async def test_a_redis_that_does_not_answer_in_time_skips_the_tick() -> None:
+    """The SET may have reached Redis and another worker may hold the lease: never run twice."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # accepts the connection, never answers
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    lock = RedisLock(url=f"redis://127.0.0.1:{port}/15", hold_s=5, fallback=LocalLock(), timeout_s=0.3)
+    try:
+        assert await lock.run_once("stream_cleanup", _done) == (False, None)
+    finally:
+        await lock.aclose()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def _done() -> str:
+    return "done"
