@@ -166,7 +166,7 @@ class Router:
         return decision, self._final(decision, have_vector=query_vector is not None)
 
     def _final(self, decision: RoutingDecision, *, have_vector: bool) -> bool:
-        if decision.strategy == "keywords" and (have_vector or self._keywords_before_semantic):
+        if _rule_matched(decision) and (have_vector or self._keywords_before_semantic):
             return True
         if self.semantic is not None and not have_vector:
             return False
@@ -225,7 +225,7 @@ class Router:
         if vector is None and self.semantic is not None:
             vector = await self.embed_query(message)
         decision, unsure = self._fast(message=message, last_route_key=last_route_key, vector=vector)
-        if self.llm is not None and decision.strategy != "keywords" and (unsure or self.strategies[0] == "llm"):
+        if self.llm is not None and not _rule_matched(decision) and (unsure or self.strategies[0] == "llm"):
             decision = await self._ask_llm(message=message, history=history, before=decision)
         decision.routing_ms = (time.perf_counter() - started) * 1000
         decision.query_vector = vector
@@ -313,3 +313,8 @@ class Router:
             return self._decision(MAIN, "llm", 0.0, detail)
         detail["classifier"] = outcome.classifier
         return self._decision(outcome.route_key, "llm", 1.0, detail)
+
+
+def _rule_matched(decision: RoutingDecision) -> bool:
+    """True for a keyword rule's decision (not the ``no_match`` fallback of a keywords-first chain)."""
+    return decision.strategy == "keywords" and "rule" in decision.detail
