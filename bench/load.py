@@ -15,6 +15,7 @@ from __future__ import annotations
 import resource
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -94,16 +95,22 @@ def run_client(args: Sequence[str], *, timeout_s: float = 600.0) -> dict[str, An
     Raises:
         RuntimeError: the client failed or printed no summary.
     """
-    before = _children_cpu()
-    started = time.perf_counter()
-    result = subprocess.run(
-        [str(PYTHON), "-m", "bench.sse_client", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout_s
-    )
-    wall = time.perf_counter() - started
-    cpu = _children_cpu() - before
-    if result.returncode != 0 or not result.stdout.strip():
-        raise RuntimeError(f"sse_client {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    summary: dict[str, Any] = orjson.loads(result.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory(prefix="samtale-client-") as folder:
+        output = Path(folder) / "summary.json"
+        before = _children_cpu()
+        started = time.perf_counter()
+        result = subprocess.run(
+            [str(PYTHON), "-m", "bench.sse_client", *args, "--output", str(output)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=timeout_s,
+        )
+        wall = time.perf_counter() - started
+        cpu = _children_cpu() - before
+        if result.returncode != 0 or not output.exists():
+            raise RuntimeError(f"sse_client {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+        summary: dict[str, Any] = orjson.loads(output.read_bytes())
     summary["cpu_percent"] = round(100 * cpu / wall, 1)
     return summary
 

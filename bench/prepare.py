@@ -4,7 +4,7 @@
 ``rag``) and ``samtale kb ingest`` of the first 1,000 rows of ``winemag-5k.csv`` into the ``rag``
 chatbot's index ``wines``. Embedding those rows is the slow part (tens of seconds), so the built
 SQLite file is kept in ``bench/results/cache/`` under a key of everything it depends on (the YAML,
-the rows, the migrations, the knowledge package); each benchmark then starts from its own fresh
+the rows, the migrations, the ingest path of samtale/knowledge); each benchmark then starts from its own fresh
 copy (:func:`fresh_copy`). ``--rebuild`` builds it again regardless.
 """
 
@@ -27,8 +27,14 @@ from bench.common import BIN, DATA, ROOT
 CHATBOTS_YAML = ROOT / "bench" / "chatbots.yaml"
 CATALOGUE = DATA / "catalog" / "winemag-5k.csv"
 CACHE = ROOT / "bench" / "results" / "cache"
-#: What shapes the stored data: the schema (migrations) and the chunking, embedding and ingest code.
-KEY_SOURCES = ("samtale/storage/migrations", "samtale/knowledge")
+#: What shapes the stored data: the schema (migrations) and the parsing, chunking, embedding and ingest code.
+KEY_SOURCES = (
+    "samtale/storage/migrations",
+    *(
+        f"samtale/knowledge/{name}.py"
+        for name in ("parsers", "chunking", "embedders", "embedding_cache", "ingest", "repository", "types")
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -61,10 +67,11 @@ def catalogue_rows(rows: int) -> bytes:
 
 
 def cache_key(csv_bytes: bytes) -> str:
-    """SHA-256 (16 hex digits) of the YAML, the rows, the migrations and the knowledge package."""
+    """SHA-256 (16 hex digits) of the YAML, the rows, the migrations and the knowledge ingest path."""
     digest = hashlib.sha256(CHATBOTS_YAML.read_bytes() + csv_bytes)
-    for folder in KEY_SOURCES:
-        for path in sorted((ROOT / folder).rglob("*.py")):
+    for source in KEY_SOURCES:
+        paths = [ROOT / source] if source.endswith(".py") else sorted((ROOT / source).rglob("*.py"))
+        for path in paths:
             digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
     digest.update(os.environ.get("SAMTALE_EMBEDDING_MODEL", "").encode())
     return digest.hexdigest()[:16]

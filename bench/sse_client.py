@@ -1,6 +1,6 @@
 """The per-event load client: C concurrent users over httpx + asyncio, every event checked.
 
-Run as its own process by the benchmarks; prints one JSON summary line on stdout. Each user sends
+Run as its own process by the benchmarks; writes one JSON summary (to ``--output`` or stdout). Each user sends
 messages one after another until the duration is over (or ``--turns`` each), reading every answer
 to its end. Targets:
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import re
 import resource
 import sys
@@ -268,11 +269,18 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=20, help="tokens each answer must carry")
     parser.add_argument("--pacing-ms", type=float, default=0.0, help="the fake LLM's gap between tokens")
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--output", help="write the JSON summary to this file instead of stdout")
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     result = uvloop.run(Load(args).run())
-    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    encoded = orjson.dumps(result)
+    if args.output:
+        with open(args.output, "wb") as handle:
+            handle.write(encoded)
+    else:  # may be large (every sample): stdout is set blocking again, uvloop may have left it non-blocking
+        os.set_blocking(sys.stdout.fileno(), True)
+        sys.stdout.buffer.write(encoded + b"\n")
 
 
 if __name__ == "__main__":
