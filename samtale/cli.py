@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from samtale.errors import SamtaleError
-from samtale.knowledge.cli import kb_app
+from samtale.knowledge.cli import embedder_app, kb_app
 from samtale.orders.cli import orders_app
 from samtale.routing.cli import routing_app
 from samtale.settings import get_settings
@@ -35,6 +35,7 @@ apikeys_app = typer.Typer(help="Create API keys for the admin endpoints.", no_ar
 app.add_typer(chatbots_app, name="chatbots")
 app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(kb_app, name="kb")
+app.add_typer(embedder_app, name="embedder")
 app.add_typer(orders_app, name="orders")
 app.add_typer(routing_app, name="routing")
 app.add_typer(templates_app, name="templates")

