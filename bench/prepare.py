@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import time
@@ -96,6 +97,8 @@ def build_template(*, rows: int = 1000, rebuild: bool = False, log: bool = True)
         return Template(path=path, rows=rows, chunks=_chunks(summary), built_in_s=None, ingest_summary=summary)
     for stale in CACHE.glob("template-*"):
         stale.unlink()
+    for stale in CACHE.glob("build-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     work = CACHE / f"build-{key}"
     work.mkdir(exist_ok=True)
     source = work / "winemag-first-rows.csv"
@@ -120,9 +123,7 @@ def build_template(*, rows: int = 1000, rebuild: bool = False, log: bool = True)
     summary = " ".join(ingest.split())
     _backup(database, path)
     summary_path.write_text(summary)
-    for leftover in work.rglob("*"):
-        if leftover.is_file():
-            leftover.unlink()
+    shutil.rmtree(work, ignore_errors=True)
     return Template(path=path, rows=rows, chunks=_chunks(summary), built_in_s=built_in, ingest_summary=summary)
 
 
