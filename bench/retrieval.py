@@ -11,7 +11,9 @@ query embedding, which is measured separately (single query, torch and ONNX Runt
     .venv/bin/python bench/retrieval.py [--sizes 10000,100000] [--repeat 3]
 
 Prints a table and writes bench/results/retrieval.json. Embeddings are cached in
-bench/results/cache/retrieval.db (the first run embeds the catalogue once).
+bench/results/cache/retrieval.db (the first run embeds the catalogue once, with ONNX Runtime when
+bench/ingest_catalogue.py has exported the model, else torch); ``--cache-db URL`` reads them from
+another samtale database's embedding cache instead (e.g. one the catalogue was ingested into).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from samtale.knowledge.chunking import chunk_document  # noqa: E402
 from samtale.knowledge.embedders import (  # noqa: E402
     LocalEmbedder,
     OnnxEmbedder,
+    build_local_embedder,
     export_onnx,
     onnx_export_dir,
 )
@@ -74,14 +77,15 @@ def _catalogue_chunks() -> list[tuple[str, str, str, dict[str, Any], str]]:
     return chunks
 
 
-async def _vectors(texts: list[str]) -> np.ndarray:
+async def _vectors(texts: list[str], cache_db: str | None) -> np.ndarray:
     CACHE.mkdir(parents=True, exist_ok=True)
-    url = f"sqlite+aiosqlite:///{CACHE / 'retrieval.db'}"
+    url = cache_db or f"sqlite+aiosqlite:///{CACHE / 'retrieval.db'}"
     upgrade_database(url)
     db = create_database(url)
+    embedder = build_local_embedder(runtime="auto", data_dir=CACHE / "data")
     try:
         hashes = [text_hash(text) for text in texts]
-        found, embedded = await cached_embeddings(db=db, embedder=LocalEmbedder(), texts=texts, hashes=hashes)
+        found, embedded = await cached_embeddings(db=db, embedder=embedder, texts=texts, hashes=hashes)
         if embedded:
             print(f"embedded {embedded} catalogue texts (cached for later runs)")
         return np.stack([found[key] for key in hashes]).astype(np.float32)
@@ -123,7 +127,7 @@ def _query_latency(questions: list[str]) -> dict[str, float]:
     figures: dict[str, float] = {}
     embedders: list[tuple[str, Any]] = [("torch", LocalEmbedder())]
     try:
-        model_file = export_onnx(target_dir=onnx_export_dir(Path(os.environ.get("SAMTALE_DATA_DIR", ROOT / "data"))))
+        model_file = export_onnx(target_dir=onnx_export_dir(CACHE / "data"))
         embedders.append(("onnx", OnnxEmbedder(model_file=model_file)))
     except Exception as exc:  # the bench reports what it could not measure
         print(f"ONNX Runtime not measured: {exc}")
@@ -144,9 +148,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated chunk counts")
     parser.add_argument("--repeat", type=int, default=3, help="passes over the questions per corpus")
+    parser.add_argument("--cache-db", default=None, help="database URL whose embedding cache holds the catalogue")
     args = parser.parse_args()
     chunks = _catalogue_chunks()
-    vectors = asyncio.run(_vectors([chunk[4] for chunk in chunks]))
+    vectors = asyncio.run(_vectors([chunk[4] for chunk in chunks], args.cache_db))
     questions = load_questions(QUESTIONS)
     query_vectors = LocalEmbedder().embed_sync([q.question for q in questions])
     weights = FusionWeights()

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from samtale.errors import SamtaleError
 from samtale.knowledge.embedders import Embedder, export_onnx, onnx_export_dir
-from samtale.knowledge.evaluation import EvalReport, evaluate, load_questions
+from samtale.knowledge.evaluation import EvalReport, FilterSource, evaluate, load_questions
 from samtale.knowledge.ingest import IngestProgress, IngestReport, ingest_paths
 from samtale.knowledge.parsers import CsvOptions, JsonOptions
 from samtale.knowledge.repository import IndexSummary, list_indexes
@@ -159,6 +159,14 @@ def eval_command(
             "(default: the index's configured weights)",
         ),
     ] = None,
+    filters: Annotated[
+        str,
+        typer.Option(
+            "--filters",
+            help="column: the file's filters column; rules: read them from each question as the product "
+            "flow does; off: none",
+        ),
+    ] = "column",
 ) -> None:
     """Ask each question of the index and print hit@1, hit@5 and MRR by document id, per kind and split.
 
@@ -166,6 +174,10 @@ def eval_command(
     :mod:`samtale.knowledge.evaluation`.
     """
 
+    if filters not in ("column", "rules", "off"):
+        console.print("[red]error[/red] --filters must be column, rules or off")
+        raise typer.Exit(2)
+    filter_source: FilterSource = filters  # type: ignore[assignment]
     settings = get_settings()
     try:
         index_weights = {name: fusion_weights(values) for name, values in settings.knowledge_index_weights.items()}
@@ -181,7 +193,9 @@ def eval_command(
     async def work(db: Database) -> EvalReport:
         items = load_questions(questions)
         retriever = Retriever(db=db, embedder=_embedder(), index_weights=index_weights)
-        return await evaluate(retriever=retriever, chatbot_id=chatbot, index_name=index, questions=items)
+        return await evaluate(
+            retriever=retriever, chatbot_id=chatbot, index_name=index, questions=items, filter_source=filter_source
+        )
 
     report = _run(work)
     if as_json:

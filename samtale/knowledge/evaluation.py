@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from samtale.knowledge.errors import KnowledgeInputError
 from samtale.knowledge.filters import Filters
@@ -31,6 +31,10 @@ from samtale.knowledge.retrieval import Retriever
 
 #: Chunks retrieved per question; MRR counts documents found within them.
 EVAL_DEPTH = 10
+
+#: Where a question's metadata filters come from: the file's ``filters`` column, the product
+#: flow's question-to-filter rules (:mod:`samtale.knowledge.question_filters`), or nowhere.
+FilterSource = Literal["column", "rules", "off"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +155,23 @@ def _grouped(
 
 
 async def evaluate(
-    *, retriever: Retriever, chatbot_id: str, index_name: str, questions: Sequence[EvalQuestion]
+    *,
+    retriever: Retriever,
+    chatbot_id: str,
+    index_name: str,
+    questions: Sequence[EvalQuestion],
+    filter_source: FilterSource = "column",
 ) -> EvalReport:
-    """Ask every question of the index (with its filters) and score where its expected document ranks.
+    """Ask every question of the index and score where its expected document ranks.
+
+    Args:
+        retriever: the retriever (its fusion weights are the ones scored).
+        chatbot_id: the chatbot owning the index.
+        index_name: the index.
+        questions: the questions.
+        filter_source: ``column`` applies each question's ``filters``; ``rules`` ignores them and
+            lets the product flow's rules read the filters from the question ("under $30"), as
+            a live turn does; ``off`` searches without filters.
 
     Raises:
         EmbedderMismatchError: the index was built by another embedder.
@@ -164,9 +182,19 @@ async def evaluate(
     misses: list[EvalQuestion] = []
     for item in questions:
         started = time.perf_counter()
-        chunks = await retriever.search(
-            chatbot_id=chatbot_id, index_name=index_name, query=item.question, top_k=EVAL_DEPTH, filters=item.filters
-        )
+        if filter_source == "rules":
+            retrieval = await retriever.retrieve(
+                chatbot_id=chatbot_id, index_name=index_name, query=item.question, top_k=EVAL_DEPTH
+            )
+            chunks = retrieval.chunks
+        else:
+            chunks = await retriever.search(
+                chatbot_id=chatbot_id,
+                index_name=index_name,
+                query=item.question,
+                top_k=EVAL_DEPTH,
+                filters=item.filters if filter_source == "column" else None,
+            )
         times.append((time.perf_counter() - started) * 1000.0)
         documents = list(dict.fromkeys(chunk.document_id for chunk in chunks))
         rank = documents.index(item.expected_id) + 1 if item.expected_id in documents else None

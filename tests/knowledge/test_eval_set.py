@@ -162,3 +162,14 @@ def test_an_operator_scores_the_store_policies(operator_env: None, tmp_path: Pat
     report = json.loads(scored.output.strip().splitlines()[-1])
     assert report["questions"] == len(load_questions(POLICY_QUESTIONS))
     assert report["hit@5"] >= 0.85, report
+
+
+def test_weights_and_filter_sources_an_operator_mistypes_are_refused(operator_env: None) -> None:
+    runner = CliRunner()
+    base = ["eval", "--chatbot", chatbot_id("eval"), "--index", "wines", "--questions", str(WINE_QUESTIONS)]
+    unknown = runner.invoke(kb_app, [*base, "--fusion", '{"lexcial": 2}'])
+    assert unknown.exit_code == 2 and "unknown fusion weight lexcial" in unknown.output
+    method = runner.invoke(kb_app, [*base, "--fusion", '{"method": "max"}'])
+    assert method.exit_code == 2 and "rrf or convex" in method.output
+    source = runner.invoke(kb_app, [*base, "--filters", "llm"])
+    assert source.exit_code == 2 and "column, rules or off" in source.output

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (hand-written questions are kept one per line)
 """Write the retrieval evaluation sets (issue 5): wine catalogue questions and ABCD store-policy questions.
 
     .venv/bin/python tests/knowledge/data/make_questions.py
