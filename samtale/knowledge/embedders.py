@@ -244,12 +244,10 @@ def export_onnx(*, target_dir: Path, force: bool = False) -> Path:
         raise EmbeddingError(f"exporting {LOCAL_MODEL_NAME} to ONNX failed: {type(exc).__name__}: {exc}") from exc
     finally:
         partial.unlink(missing_ok=True)
-    manifest_path.write_text(
-        json.dumps(
-            {"model": LOCAL_MODEL_NAME, "weights_sha256": digest, "opset": ONNX_OPSET, "torch": torch.__version__},
-            indent=2,
-        )
-    )
+    manifest = {"model": LOCAL_MODEL_NAME, "weights_sha256": digest, "opset": ONNX_OPSET, "torch": torch.__version__}
+    partial_manifest = target_dir / f"export.{uuid.uuid4().hex}.partial"
+    partial_manifest.write_text(json.dumps(manifest, indent=2))
+    os.replace(partial_manifest, manifest_path)  # workers exporting at once each leave a whole file
     return target
 
 
