@@ -1,8 +1,10 @@
-"""Hybrid retrieval: vector search and BM25 over the same chunks, fused by reciprocal rank fusion.
+"""Hybrid retrieval: vector search and BM25 over the same chunks, fused into one ranking.
 
-For each query both searches return their best ``candidates`` chunks; a chunk's fused score is
-``w_vector / (k + rank_vector) + w_lexical / (k + rank_lexical)`` (Cormack et al. 2009; a
-search that did not return the chunk adds nothing), scaled so that rank 1 in both is 1.0.
+For each query both searches return their best ``candidates`` chunks. By default (``convex``)
+a chunk's fused score is the weighted mean of its BM25 score divided by the best candidate's and
+its cosine min-max scaled over the candidates (Bruch et al. 2023); with ``rrf`` it is
+``w_vector / (k + rank_vector) + w_lexical / (k + rank_lexical)`` (Cormack et al. 2009), scaled
+so that rank 1 in both is 1.0. Either way a search that did not return the chunk adds nothing.
 Two lexical refinements (see :mod:`samtale.knowledge.lexical`): the title field's BM25 score is
 added with ``title_weight``, and a chunk whose whole title the query names word for word gets
 ``exact_title`` × the best possible fused score on top (a shopper who types "Rainstorm 2013 Pinot
