@@ -148,10 +148,10 @@ def test_an_operator_scores_wine_retrieval_by_kind_and_half(operator_env: None, 
 
 
 def test_an_operator_scores_the_store_policies(operator_env: None, tmp_path: Path) -> None:
-    feed = make_questions.write_policy_csv(tmp_path / "abcd-policies.csv")
+    feed = make_questions.write_policy_jsonl(tmp_path / "abcd-policies.jsonl")
     shop = chatbot_id("abcd")
     runner = CliRunner()
-    ingest = runner.invoke(kb_app, ["ingest", "--chatbot", shop, "--index", "policies", "--id-column", "id", str(feed)])
+    ingest = runner.invoke(kb_app, ["ingest", "--chatbot", shop, "--index", "policies", str(feed)])
     assert ingest.exit_code == 0, ingest.output
     assert "55 documents added" in ingest.output
 

@@ -19,8 +19,10 @@ writes, next to this file:
     that grape at several prices, only the filter makes the answer unique.
 
 * ``policy_questions.csv``: ``question,expected_id,kind,split`` about the ABCD clothing store's
-  agent guidelines, one document per subflow (see :func:`policy_documents`); ``expected_id`` is
-  ``<flow>/<subflow>`` in the ABCD ontology's keys (``product_defect/return_size``).
+  agent guidelines, one document per subflow (see :func:`policy_documents`; ingest the JSON Lines
+  that :func:`write_policy_jsonl` writes); ``expected_id`` is ``<flow>/<subflow>`` in the ABCD
+  ontology's keys (``product_defect/return_size``). Ingested as is, ``abcd-guidelines.json`` is a
+  single document (chunked by flow and subflow), which a document-level score cannot tell apart.
 
 Every question must be answerable by exactly one document: templated questions are only made for
 wines whose title (or producer + grape + region, or producer + grape under the price) is unique in
@@ -376,12 +378,9 @@ def policy_documents() -> list[dict[str, str]]:
     return documents
 
 
-def write_policy_csv(path: Path) -> Path:
-    """Write :func:`policy_documents` as a CSV feed (``id,title,text``) to ingest with ``--id-column id``."""
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["id", "title", "text"])
-        writer.writeheader()
-        writer.writerows(policy_documents())
+def write_policy_jsonl(path: Path) -> Path:
+    """Write :func:`policy_documents` as JSON Lines (``id``, ``title``, ``text``: ``samtale kb ingest`` reads them)."""
+    path.write_text("".join(json.dumps(document) + "\n" for document in policy_documents()), encoding="utf-8")
     return path
 
 
