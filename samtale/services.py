@@ -24,6 +24,7 @@ from samtale.http.pools import HttpPools, PoolsConfig
 from samtale.knowledge.embedders import Embedder, OpenAIEmbedder, build_local_embedder
 from samtale.knowledge.jobs import KnowledgeJobs
 from samtale.knowledge.retrieval import Retriever, fusion_weights
+from samtale.knowledge.stores.config import StoreRegistry
 from samtale.llm.base import LLMProvider
 from samtale.llm.factory import create_provider
 from samtale.observability.errors import log_error
@@ -143,6 +144,7 @@ class Services:
             retriever=Retriever(
                 db=database,
                 embedder=embedder,
+                stores=StoreRegistry(db=database, secret_key=settings.secret_key),
                 index_weights={
                     name: fusion_weights(values) for name, values in settings.knowledge_index_weights.items()
                 },
@@ -310,6 +312,8 @@ class Services:
         for client in self._simulator_clients:
             await client.aclose()
         await self.pools.aclose()
+        if isinstance(self.retriever.stores, StoreRegistry):
+            await self.retriever.stores.aclose()
         await self.db.dispose()
 
 

@@ -112,6 +112,13 @@ class FlowConfig(BaseModel):
     knowledge_index: str | None = None
     top_k: int = Field(default=5, ge=1, le=50)
     min_score: float | None = None
+    filters: Literal["off", "rules", "llm"] = Field(
+        default="rules",
+        description=(
+            "metadata filters from the question (\"under $30\", \"fra Italien\"): `rules` (default), "
+            "`llm` (the flow's LLM when the rules find none) or `off`; only fields the index has are used"
+        ),
+    )
     integration: str | None = None
     llm: LLMSettings | None = None
     orders: OrderFlowSettings | None = Field(default=None, description="apiflow only: order-flow settings")

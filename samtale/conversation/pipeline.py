@@ -30,6 +30,8 @@ from samtale.chatbots.schema import ChatbotConfig, FlowConfig
 from samtale.conversation.prompts import build_messages
 from samtale.conversation.recorder import TurnRecord
 from samtale.errors import ErrorCategory, SamtaleError
+from samtale.knowledge.question_filters import FilterMode, LLMFilterExtractor
+from samtale.knowledge.retrieval import Retrieval
 from samtale.knowledge.types import ContextChunk
 from samtale.llm.base import GenerationRequest, LLMProvider, TextDelta, Usage, stream_with_retries, word_pieces
 from samtale.orders.flow import handle_order_turn
@@ -77,7 +79,7 @@ class OrderSystemUnavailableError(SamtaleError):
 class Retriever(Protocol):
     """Knowledge retrieval as the pipeline uses it (``samtale.knowledge.retrieval.Retriever``)."""
 
-    async def search(
+    async def retrieve(
         self,
         *,
         chatbot_id: str,
@@ -86,8 +88,11 @@ class Retriever(Protocol):
         top_k: int,
         min_score: float | None = None,
         query_vector: Any = None,
-    ) -> list[ContextChunk]:
-        """The best ``top_k`` chunks of an index for ``query`` (``query_vector``: its embedding, if known)."""
+        filter_mode: FilterMode = "rules",
+        extractor: LLMFilterExtractor | None = None,
+    ) -> Retrieval:
+        """The best ``top_k`` chunks of an index for ``query`` (``query_vector``: its embedding, if
+        known), searched with the filters the question states (``filter_mode``)."""
         ...
 
 
@@ -177,7 +182,7 @@ async def run_turn(
     flow = chatbot.main_flow
     state = dict(turn.state)
     status = "completed"
-    retrieval: asyncio.Task[list[ContextChunk]] | None = None
+    retrieval: asyncio.Task[Retrieval] | None = None
     try:
         # Routing: which flow answers, while the likely flow's retrieval already runs.
         outcome = RoutingOutcome()
@@ -189,7 +194,11 @@ async def run_turn(
                 history=turn.history,
                 last_route_key=state.get("last_route_key"),
                 start_work=lambda route_key, query_vector: _start_retrieval(
-                    turn=turn, route_key=route_key, retriever=retriever, query_vector=query_vector
+                    turn=turn,
+                    route_key=route_key,
+                    retriever=retriever,
+                    query_vector=query_vector,
+                    provider_factory=provider_factory,
                 ),
             )
             decision = routed_turn.decision
@@ -289,8 +298,13 @@ async def run_turn(
 
 
 def _start_retrieval(
-    *, turn: TurnInput, route_key: str, retriever: Retriever | None, query_vector: QueryVector
-) -> asyncio.Task[list[ContextChunk]] | None:
+    *,
+    turn: TurnInput,
+    route_key: str,
+    retriever: Retriever | None,
+    query_vector: QueryVector,
+    provider_factory: ProviderFactory | None,
+) -> asyncio.Task[Retrieval] | None:
     """Start the knowledge retrieval of flow ``route_key`` (None when it has no knowledge index).
 
     The task awaits the turn's shared query embedding (``query_vector``), then searches.
@@ -298,21 +312,47 @@ def _start_retrieval(
     flow = turn.chatbot.flow(route_key)
     if retriever is None or not flow.knowledge_index:
         return None
-    index_name = flow.knowledge_index
 
-    async def retrieve() -> list[ContextChunk]:
-        return await retriever.search(
-            chatbot_id=turn.chatbot.id,
-            index_name=index_name,
-            query=turn.question,
-            top_k=flow.top_k,
-            min_score=flow.min_score,
+    async def retrieve() -> Retrieval:
+        return await _retrieve(
+            turn=turn,
+            flow=flow,
+            retriever=retriever,
             query_vector=await query_vector(),
+            provider_factory=provider_factory,
         )
 
     task = asyncio.create_task(retrieve(), name=f"samtale-retrieval-{route_key}")
     task.add_done_callback(lambda done: done.cancelled() or done.exception())
     return task
+
+
+async def _retrieve(
+    *,
+    turn: TurnInput,
+    flow: FlowConfig,
+    retriever: Retriever,
+    query_vector: Any,
+    provider_factory: ProviderFactory | None,
+) -> Retrieval:
+    """Search the flow's knowledge index with the filters the question states (flow ``filters``:
+    rules, or the flow's LLM when the rules find none; see ``samtale.knowledge.question_filters``)."""
+    assert flow.knowledge_index is not None
+    extractor = (
+        LLMFilterExtractor(provider=provider_factory(turn.chatbot, flow))
+        if flow.filters == "llm" and provider_factory is not None
+        else None
+    )
+    return await retriever.retrieve(
+        chatbot_id=turn.chatbot.id,
+        index_name=flow.knowledge_index,
+        query=turn.question,
+        top_k=flow.top_k,
+        min_score=flow.min_score,
+        query_vector=query_vector,
+        filter_mode=flow.filters,
+        extractor=extractor,
+    )
 
 
 async def _order_step(
@@ -369,7 +409,7 @@ async def _grounded_answer(
     flow: FlowConfig,
     order_summary: dict[str, Any] | None,
     query_vector: Any,
-    retrieval: asyncio.Task[list[ContextChunk]] | None,
+    retrieval: asyncio.Task[Retrieval] | None,
     retriever: Retriever | None,
     provider_factory: ProviderFactory,
     llm_retries: int,
@@ -389,21 +429,23 @@ async def _grounded_answer(
     chatbot = turn.chatbot
     # Retrieval from the flow's knowledge base (reusing the router's query embedding, if any).
     phase = time.perf_counter()
+    found: Retrieval | None = None
     if retrieval is not None:
-        context.extend(await retrieval)
+        found = await retrieval
     elif retriever is not None and flow.knowledge_index:
-        context.extend(
-            await retriever.search(
-                chatbot_id=chatbot.id,
-                index_name=flow.knowledge_index,
-                query=turn.question,
-                top_k=flow.top_k,
-                min_score=flow.min_score,
-                query_vector=query_vector,
-            )
+        found = await _retrieve(
+            turn=turn, flow=flow, retriever=retriever, query_vector=query_vector, provider_factory=provider_factory
         )
     metrics["retrieval_ms"] = (time.perf_counter() - phase) * 1000.0
-    stream.emit("sources", {"sources": [_source_json(chunk) for chunk in context]})
+    sources_event: dict[str, Any] = {"sources": []}
+    if found is not None:
+        context.extend(found.chunks)
+        sources_event["sources"] = [_source_json(chunk) for chunk in context]
+        if found.filters is not None:
+            sources_event["filters"] = {"conditions": found.filters.filters, "source": found.filters.source}
+            if found.filters.error:
+                logger.warning("LLM filters failed in chatbot %s: %s", chatbot.id, found.filters.error)
+    stream.emit("sources", sources_event)
 
     # Prompt.
     phase = time.perf_counter()

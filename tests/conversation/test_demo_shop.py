@@ -63,3 +63,28 @@ async def test_a_wrong_email_reveals_nothing(client: httpx.AsyncClient, demo: No
     unknown, _ = await turn(client, "Where is my order #9999? My email is jane@example.com")
     assert not any(event["event"] == "order" for event in wrong + unknown)
     assert answer_text(wrong) == answer_text(unknown)
+
+
+async def test_a_price_limit_and_a_country_become_filters_on_the_catalogue(
+    client: httpx.AsyncClient, demo: None
+) -> None:
+    events, _ = await turn(client, "Do you have an Italian wine under 300 kr?")
+    assert flow_of(events) == "product"
+    sources_event = next(event["data"] for event in events if event["event"] == "sources")
+    assert sources_event["filters"]["source"] == "rules"
+    conditions = sources_event["filters"]["conditions"]
+    assert "price" in conditions and "country" in conditions, conditions
+    assert sources_event["sources"], "the demo catalogue has Italian wines under 300 kr"
+    for source in sources_event["sources"]:
+        assert "Italy" in source["snippet"] or source["index"] != "products"
+
+
+async def test_a_price_limit_nothing_meets_says_so_rather_than_offering_dearer_wines(
+    client: httpx.AsyncClient, demo: None
+) -> None:
+    events, _ = await turn(client, "Do you have a wine from Italy under 20 kr?")
+    assert flow_of(events) == "product"
+    sources_event = next(event["data"] for event in events if event["event"] == "sources")
+    assert sources_event["filters"]["conditions"]["price"]
+    assert sources_event["sources"] == []
+    assert "could not find anything" in answer_text(events)
