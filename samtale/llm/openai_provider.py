@@ -1,11 +1,20 @@
 """Any OpenAI-compatible chat completions endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp…).
 
-Uses the official ``openai`` SDK over an injected ``httpx.AsyncClient`` (the process's AI
-connection pool), with the SDK's own retries off: :func:`samtale.llm.base.stream_with_retries`
-retries, and only before the first token. Streams ask for ``stream_options.include_usage`` so
-the last chunk carries token counts, and every stream is read to its very end (past
-``data: [DONE]`` and the closing chunk) so its keep-alive connection goes back to the pool
-(DESIGN section 10).
+Talks the Chat Completions wire protocol (``POST {base_url}/chat/completions``, OpenAI API
+reference "Create chat completion") straight over an injected ``httpx.AsyncClient`` (the
+process's AI connection pool): the request body is encoded once with orjson and each streamed
+``data:`` line is decoded with orjson into plain dicts. The official ``openai`` SDK did the
+same work through pydantic models for every chunk and a typed transform of every request;
+under load that was half the CPU of a turn (``bench/README.md``, turns benchmark), so it is
+not used. Retries are :func:`samtale.llm.base.stream_with_retries`'s, and only before the
+first token.
+
+Streams ask for ``stream_options.include_usage`` so the last chunk carries token counts, and
+every stream is read to its very end (past ``data: [DONE]``) so its keep-alive connection goes
+back to the pool (DESIGN section 10). Server-sent events are parsed as the WHATWG
+"event stream interpretation" says for the fields OpenAI-compatible servers send: ``data:``
+lines (several lines of one event joined with ``\\n``), ``event:`` (an ``error`` event is
+a failure) and comments; an event ends at a blank line.
 """
 
 from __future__ import annotations
@@ -14,15 +23,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import openai
-from openai import AsyncOpenAI
+import orjson
 
 from samtale.llm.base import (
     ChatMessage,
     Completion,
     GenerationRequest,
     LLMConnectionError,
-    LLMError,
     LLMResponseError,
     LLMStatusError,
     StreamItem,
@@ -32,17 +39,23 @@ from samtale.llm.base import (
     parse_retry_after,
 )
 
+DONE = "[DONE]"
+"""The ``data:`` payload that ends an OpenAI stream (more bytes may follow before EOF)."""
+
 
 class OpenAIProvider:
     """Streams chat completions from an OpenAI-compatible server.
 
     Args:
-        base_url: the API base, e.g. ``https://api.openai.com/v1`` or ``http://127.0.0.1:9100/v1``.
-        api_key: the resolved key (not an ``${ENV}`` reference); servers that need none accept
-            any string.
+        base_url: the API base, e.g. ``https://api.openai.com/v1`` or ``http://127.0.0.1:9100/v1``;
+            requests go to ``{base_url}/chat/completions``.
+        api_key: the resolved key (not an ``${ENV}`` reference), sent as ``Authorization: Bearer``;
+            servers that need none accept any string.
         model: the model asked for when a request names none.
-        http_client: the shared connection pool; None lets the SDK make its own.
-        timeout_s: overall request timeout in seconds; None keeps ``http_client``'s timeout.
+        http_client: the shared connection pool (never closed here); None makes a private one
+            (closed by :meth:`aclose`).
+        timeout_s: connect, read, write and pool-wait timeout in seconds for each request; None
+            keeps ``http_client``'s timeout (600 s for a private client, as the SDK had).
         temperature, max_tokens: defaults for requests that set none.
     """
 
@@ -60,30 +73,35 @@ class OpenAIProvider:
         max_tokens: int | None = None,
     ) -> None:
         self.base_url = base_url
+        self.url = f"{base_url.rstrip('/')}/chat/completions"
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
-        options: dict[str, Any] = {"base_url": base_url, "api_key": api_key or "none", "max_retries": 0}
-        if timeout_s is not None:
-            options["timeout"] = timeout_s
-        if http_client is not None:
-            options["http_client"] = http_client
-        self._client = AsyncOpenAI(**options)
+        self._owns_client = http_client is None
+        self._client = http_client if http_client is not None else httpx.AsyncClient(timeout=600.0)
+        self._timeout = httpx.Timeout(timeout_s) if timeout_s is not None else self._client.timeout
+        authorization = f"Bearer {api_key or 'none'}"
+        self._headers = {"authorization": authorization, "content-type": "application/json"}
+        self._stream_headers = {**self._headers, "accept": "text/event-stream"}
 
-    def _arguments(self, request: GenerationRequest) -> dict[str, Any]:
-        arguments: dict[str, Any] = {
+    def body(self, request: GenerationRequest, *, stream: bool) -> dict[str, Any]:
+        """The Chat Completions request body for ``request`` (``stream`` adds the usage option)."""
+        body: dict[str, Any] = {
             "model": request.model or self.model,
             "messages": [_message(message) for message in request.messages],
         }
         temperature = request.temperature if request.temperature is not None else self.temperature
         if temperature is not None:
-            arguments["temperature"] = temperature
+            body["temperature"] = temperature
         max_tokens = request.max_tokens if request.max_tokens is not None else self.max_tokens
         if max_tokens is not None:
-            arguments["max_tokens"] = max_tokens
+            body["max_tokens"] = max_tokens
         if request.response_format is not None:
-            arguments["response_format"] = request.response_format
-        return arguments
+            body["response_format"] = request.response_format
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:
         """Stream the reply as :class:`TextDelta` items, then one :class:`Usage`.
@@ -93,40 +111,66 @@ class OpenAIProvider:
             LLMStatusError: the server answers with an HTTP error status.
             LLMResponseError: the server streams an error or an unparseable chunk.
         """
-        arguments = self._arguments(request)
+        http_request = self._client.build_request(
+            "POST",
+            self.url,
+            content=orjson.dumps(self.body(request, stream=True)),
+            headers=self._stream_headers,
+            timeout=self._timeout,
+        )
         try:
-            stream = await self._client.chat.completions.create(
-                **arguments, stream=True, stream_options={"include_usage": True}
-            )
-        except openai.OpenAIError as exc:
-            raise _mapped(exc) from exc
-        usage: Usage | None = None
-        pieces: list[str] = []
-        finished = False
-        try:
-            async for chunk in stream:
-                if chunk.usage is not None:
-                    usage = Usage(
-                        prompt_tokens=chunk.usage.prompt_tokens, completion_tokens=chunk.usage.completion_tokens
-                    )
-                for choice in chunk.choices:
-                    content = choice.delta.content if choice.delta is not None else None
-                    if content:
-                        pieces.append(content)
-                        yield TextDelta(content)
-            finished = True
-        except openai.OpenAIError as exc:
-            raise _mapped(exc) from exc
+            response = await self._client.send(http_request, stream=True)
         except httpx.HTTPError as exc:
-            raise LLMConnectionError(f"the LLM stream from {self.base_url} broke off: {type(exc).__name__}") from exc
+            raise self._connection_error(exc) from exc
+        usage: Usage | None = None
+        completion_pieces = 0
+        done = False
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                raise _status_error(response)
+            event = ""
+            data: list[str] = []
+            # Read to EOF even after [DONE]: a fully read body returns the connection to the pool.
+            async for line in response.aiter_lines():
+                if line:
+                    if line.startswith("data:"):
+                        data.append(line[6:] if line.startswith("data: ") else line[5:])
+                    elif line.startswith("event:"):
+                        event = line[6:].strip()
+                    continue
+                if not data:  # a blank line after comments or other fields only
+                    event = ""
+                    continue
+                payload = data[0] if len(data) == 1 else "\n".join(data)
+                data.clear()
+                if done or payload == DONE:
+                    done = True
+                    continue
+                chunk = _chunk(payload, self.base_url)
+                if event == "error" or chunk.get("error"):
+                    raise _stream_error(chunk, self.base_url)
+                event = ""
+                reported = chunk.get("usage")
+                if reported:
+                    usage = _usage(reported, self.base_url)
+                for choice in chunk.get("choices") or ():
+                    delta = choice.get("delta")
+                    content = delta.get("content") if delta else None
+                    if content:
+                        completion_pieces += 1
+                        yield TextDelta(content)
+        except httpx.HTTPError as exc:
+            raise LLMConnectionError(
+                f"the LLM stream from {self.base_url} broke off: {type(exc).__name__}"
+                + (" (timed out)" if isinstance(exc, httpx.TimeoutException) else "")
+            ) from exc
         finally:
-            if finished:
-                await _read_to_end(stream.response)
-            else:
-                await stream.response.aclose()
+            # Fully read: the connection goes back to the pool; stopped early: it is closed.
+            await response.aclose()
         if usage is None:
             prompt = [message.content for message in request.messages]
-            usage = Usage(prompt_tokens=count_words(*prompt), completion_tokens=len(pieces), estimated=True)
+            usage = Usage(prompt_tokens=count_words(*prompt), completion_tokens=completion_pieces, estimated=True)
         yield usage
 
     async def complete(self, request: GenerationRequest) -> Completion:
@@ -134,55 +178,100 @@ class OpenAIProvider:
 
         Raises:
             LLMConnectionError, LLMStatusError: as :meth:`stream`.
-            LLMResponseError: the answer has no choices or no content.
+            LLMResponseError: the answer is not JSON, has no choices or no content.
         """
         try:
-            answer = await self._client.chat.completions.create(**self._arguments(request))
-        except openai.OpenAIError as exc:
-            raise _mapped(exc) from exc
-        if not answer.choices or answer.choices[0].message.content is None:
+            response = await self._client.post(
+                self.url,
+                content=orjson.dumps(self.body(request, stream=False)),
+                headers=self._headers,
+                timeout=self._timeout,
+            )
+        except httpx.HTTPError as exc:
+            raise self._connection_error(exc) from exc
+        if response.status_code >= 400:
+            raise _status_error(response)
+        answer = _chunk(response.content, self.base_url)
+        if answer.get("error"):
+            raise _stream_error(answer, self.base_url)
+        choices = answer.get("choices")
+        message = choices[0].get("message") if isinstance(choices, list) and choices else None
+        text = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(text, str):
             raise LLMResponseError(f"the LLM at {self.base_url} returned no content")
-        text = answer.choices[0].message.content
-        if answer.usage is not None:
-            usage = Usage(prompt_tokens=answer.usage.prompt_tokens, completion_tokens=answer.usage.completion_tokens)
+        reported = answer.get("usage")
+        if reported:
+            usage = _usage(reported, self.base_url)
         else:
             prompt = [message.content for message in request.messages]
             usage = Usage(prompt_tokens=count_words(*prompt), completion_tokens=count_words(text), estimated=True)
-        return Completion(text=text, usage=usage, model=answer.model)
+        model = answer.get("model")
+        return Completion(text=text, usage=usage, model=model if isinstance(model, str) else None)
 
     async def aclose(self) -> None:
-        """Close the SDK client (and its HTTP pool when it made its own)."""
-        await self._client.close()
+        """Close the HTTP pool if this provider made it (a shared pool is left open)."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    def _connection_error(self, exc: httpx.HTTPError) -> LLMConnectionError:
+        """Our error for a request that got no answer (the message never includes the API key)."""
+        kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "could not be reached"
+        return LLMConnectionError(f"the LLM server {kind}: {self.base_url} ({type(exc).__name__})")
 
 
 def _message(message: ChatMessage) -> dict[str, str]:
     return {"role": message.role, "content": message.content}
 
 
-async def _read_to_end(response: Any) -> None:
-    """Read what is left of a finished stream so its connection returns to the pool."""
-    if not response.is_closed:
-        try:
-            async for _ in response.stream:
-                pass
-        except (httpx.HTTPError, httpx.StreamError):
-            pass
-        finally:
-            await response.aclose()
+def _chunk(payload: str | bytes, base_url: str) -> dict[str, Any]:
+    """One JSON object of the server's answer.
+
+    Raises:
+        LLMResponseError: not JSON, or not an object.
+    """
+    try:
+        chunk = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise LLMResponseError(
+            f"the LLM server at {base_url} sent an unreadable answer: {str(payload)[:80]!r}"
+        ) from exc
+    if not isinstance(chunk, dict):
+        raise LLMResponseError(f"the LLM server at {base_url} sent JSON that is not an object: {str(payload)[:80]!r}")
+    return chunk
 
 
-def _mapped(exc: openai.OpenAIError) -> LLMError:
-    """Our exception for an SDK exception (the message never includes the API key)."""
-    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
-        kind = "timed out" if isinstance(exc, openai.APITimeoutError) else "could not be reached"
-        return LLMConnectionError(f"the LLM server {kind}: {exc.message}")
-    if isinstance(exc, openai.APIStatusError):
-        retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
-        return LLMStatusError(
-            f"the LLM server answered HTTP {exc.status_code}: {exc.message}",
-            status_code=exc.status_code,
-            retry_after_s=retry_after,
-        )
-    if isinstance(exc, openai.APIError):
-        return LLMResponseError(f"the LLM server sent an error or an unreadable answer: {exc.message}")
-    return LLMError(f"the LLM call failed: {exc}")
+def _usage(reported: Any, base_url: str) -> Usage:
+    try:
+        return Usage(prompt_tokens=int(reported["prompt_tokens"]), completion_tokens=int(reported["completion_tokens"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LLMResponseError(f"the LLM server at {base_url} sent unreadable token counts: {reported!r}") from exc
+
+
+def _error_message(payload: Any) -> str:
+    """The ``error.message`` of an OpenAI error object (``{"error": {"message": …}}``), else ''."""
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict):
+            return str(error.get("message") or "")
+        if isinstance(error, str):
+            return error
+        if isinstance(payload.get("message"), str):
+            return str(payload["message"])
+    return ""
+
+
+def _stream_error(chunk: dict[str, Any], base_url: str) -> LLMResponseError:
+    message = _error_message(chunk) or "no message"
+    return LLMResponseError(f"the LLM server at {base_url} sent an error: {message}")
+
+
+def _status_error(response: httpx.Response) -> LLMStatusError:
+    try:
+        message = _error_message(orjson.loads(response.content))
+    except orjson.JSONDecodeError:
+        message = response.text[:200]
+    return LLMStatusError(
+        f"the LLM server answered HTTP {response.status_code}: {message}".rstrip(": "),
+        status_code=response.status_code,
+        retry_after_s=parse_retry_after(response.headers.get("retry-after")),
+    )

@@ -10,6 +10,7 @@ import pytest
 
 from samtale.llm.base import LLMConnectionError, LLMResponseError, LLMStatusError, TextDelta, Usage
 from samtale.llm.fake import FakeLLMServer
+from samtale.llm.fake_http import Connection, FakeHTTPServer, ReceivedRequest
 from samtale.llm.openai_provider import OpenAIProvider
 
 from .conftest import shop_request
@@ -114,3 +115,65 @@ async def test_a_stream_cut_or_failing_midway_is_reported_after_the_tokens_alrea
         server.fault = "error_event"
         with pytest.raises(LLMResponseError):
             [item async for item in provider.stream(shop_request("Hi"))]
+
+
+class WireServer(FakeHTTPServer):
+    """An OpenAI-compatible server that streams exactly the bytes a test gives it (real loopback HTTP)."""
+
+    def __init__(self, wire: list[bytes]) -> None:
+        super().__init__()
+        self.wire = wire
+
+    async def handle(self, request: ReceivedRequest, connection: Connection) -> None:
+        connection.start_stream(self.wire)
+        connection.end_stream()
+
+
+def _data(payload: object) -> bytes:
+    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+
+def _delta(text: str) -> dict[str, object]:
+    return {"id": "c1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": text}}]}
+
+
+async def test_a_server_without_usage_that_splits_events_over_lines_is_read_as_the_sse_standard_says() -> None:
+    # A llama.cpp-style server: comments, named events, one event's JSON spread over two data:
+    # lines, no usage chunk although asked for it, and bytes after [DONE].
+    split = json.dumps(_delta(" wine")).replace(', "choices"', ',\n"choices"').split("\n")
+    wire = [
+        b": keep-alive\n\n",
+        _data(_delta("Red")),
+        b"event: message\n" + b"".join(b"data: " + part.encode() + b"\n" for part in split) + b"\n",
+        _data({"id": "c1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": None}),
+        b"data: [DONE]\n\n",
+        b": bye\n\n",
+    ]
+    async with WireServer(wire) as server, httpx.AsyncClient() as client:
+        provider = OpenAIProvider(base_url=f"{server.origin}/v1", api_key="k", model="m", http_client=client)
+        items = [item async for item in provider.stream(shop_request("Which wine?"))]
+
+    assert [item.text for item in items if isinstance(item, TextDelta)] == ["Red", " wine"]
+    assert items[-1] == Usage(prompt_tokens=7 + 1 + 5 + 2, completion_tokens=2, estimated=True)
+    assert server.requests[0].path == "/v1/chat/completions"
+
+
+async def test_a_stream_line_that_is_not_json_is_a_response_error() -> None:
+    wire = [_data(_delta("Red")), b"data: {not json\n\n", b"data: [DONE]\n\n"]
+    async with WireServer(wire) as server, httpx.AsyncClient() as client:
+        provider = OpenAIProvider(base_url=f"{server.origin}/v1", api_key="k", model="m", http_client=client)
+        seen: list[str] = []
+        with pytest.raises(LLMResponseError) as failed:
+            async for item in provider.stream(shop_request("Hi")):
+                if isinstance(item, TextDelta):
+                    seen.append(item.text)
+    assert seen == ["Red"]
+    assert "unreadable" in failed.value.message
+
+
+async def test_a_provider_without_a_shared_pool_makes_and_closes_its_own() -> None:
+    async with FakeLLMServer(replies=["Ja tak."]) as server:
+        provider = OpenAIProvider(base_url=server.base_url, api_key="k", model="m")
+        completion = await provider.complete(shop_request("Hej"))
+        await provider.aclose()
+    assert completion.text == "Ja tak." and completion.model == "m"
