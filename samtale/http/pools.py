@@ -32,6 +32,8 @@ from weakref import WeakKeyDictionary
 
 import httpx
 
+from samtale.http.aiohttp_transport import AiohttpPoolTransport
+
 PoolName = Literal["ai", "orders", "general"]
 POOL_NAMES: tuple[PoolName, ...] = ("ai", "orders", "general")
 LATENCY_WINDOW = 1000
@@ -239,8 +241,10 @@ def record_retry(client: httpx.AsyncClient) -> None:
 
 
 def _default_transport(config: PoolConfig) -> httpx.AsyncBaseTransport:
+    # aiohttp's connection pool, not httpcore's: httpcore 1.0.9 re-scans every connection per
+    # request (quadratic in idle connections), the largest cost of a turn at 50 streams.
     limits = httpx.Limits(max_connections=config.max_connections, max_keepalive_connections=config.max_connections)
-    return httpx.AsyncHTTPTransport(limits=limits, retries=0)
+    return AiohttpPoolTransport(limits=limits)
 
 
 class HttpPools:
@@ -249,8 +253,8 @@ class HttpPools:
     Args:
         config: sizes and timeouts (``PoolsConfig.from_settings(settings)`` in the app).
         transport_factory: makes each pool's inner transport from its config; the default is an
-            ``httpx.AsyncHTTPTransport`` limited to ``max_connections``. Tests may pass e.g. an
-            ``httpx.ASGITransport`` factory.
+            :class:`~samtale.http.aiohttp_transport.AiohttpPoolTransport` limited to
+            ``max_connections``. Tests may pass e.g. an ``httpx.ASGITransport`` factory.
 
     Close with ``await pools.aclose()`` (the app's lifespan does it on shutdown).
     """
