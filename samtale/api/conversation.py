@@ -7,14 +7,14 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import ORJSONResponse, StreamingResponse
+from fastapi.responses import ORJSONResponse
 
 from samtale.api.deps import OptionalApiKeyDep, ServicesDep, SessionTokenDep, require_chatbot_access
 from samtale.api.schemas import ProcessMessageRequest, ProcessMessageResponse, StreamEventsResponse
 from samtale.chatbots.apikeys import ApiKeyInfo
 from samtale.errors import AuthError, InputError, PermissionDeniedError, UnsupportedMediaError
 from samtale.streaming.hub import StreamEvent, StreamNotFoundError, hash_token
-from samtale.streaming.sse import SSE_HEADERS, sse_from_events, sse_from_stream
+from samtale.streaming.sse import SSE_HEADERS, EventStreamResponse, sse_from_events, sse_from_stream
 
 router = APIRouter(prefix="/api", tags=["conversation"])
 MAX_WAIT_S = 30.0
@@ -44,9 +44,8 @@ async def process_message(body: ProcessMessageRequest, request: Request, service
     )
     stream = handle.stream
     if "text/event-stream" in request.headers.get("accept", ""):
-        return StreamingResponse(
+        return EventStreamResponse(
             sse_from_stream(stream, after=0, heartbeat_s=services.settings.stream_heartbeat_s),
-            media_type="text/event-stream",
             headers={**SSE_HEADERS, "X-Session-Id": handle.session_id, "X-Streaming-Session-Id": stream.id},
         )
     token = handle.session_token
@@ -73,7 +72,7 @@ def _authorise(*, chatbot_id: str, token_hash: str, token: str | None, key: ApiK
         raise PermissionDeniedError("the session token does not match this stream")
 
 
-@router.get("/stream/{streaming_session_id}", response_class=StreamingResponse)
+@router.get("/stream/{streaming_session_id}", response_class=EventStreamResponse)
 async def stream_sse(
     streaming_session_id: str,
     services: ServicesDep,
@@ -81,7 +80,7 @@ async def stream_sse(
     key: OptionalApiKeyDep,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     last_event_id: Annotated[int | None, Query(ge=0)] = None,
-) -> StreamingResponse:
+) -> EventStreamResponse:
     """Server-sent events of one answer; resumes right after ``Last-Event-ID`` (header or query)."""
     after = _resume_point(last_event_id_header, last_event_id)
     stream = await services.hub.lookup(streaming_session_id)
@@ -92,7 +91,7 @@ async def stream_sse(
         stored = await services.conversation.load_stored_stream(stream_id=streaming_session_id)
         _authorise(chatbot_id=stored.chatbot_id, token_hash=stored.token_hash, token=token, key=key)
         body = sse_from_events(event for event in stored.events if event.id > after)
-    return StreamingResponse(body, media_type="text/event-stream", headers=SSE_HEADERS)
+    return EventStreamResponse(body, headers=SSE_HEADERS)
 
 
 def _resume_point(header: str | None, query: int | None) -> int:
