@@ -78,11 +78,11 @@ def serve(
         workers=worker_count,
         log_level=settings.log_level,
         access_log=False,
-    )
         # A spawned worker re-imports this CLI and then the app before it can answer uvicorn's
         # health ping; on a busy 2-core machine that took over uvicorn's default 5 s, so the
         # supervisor killed and respawned every worker forever.
         timeout_worker_healthcheck=settings.worker_healthcheck_timeout_s,
+    )
 
 
 @app.command()
