@@ -12,8 +12,11 @@ from samtale.services import Services
 from samtale.storage.db import Database
 
 
-def get_services(request: Request) -> Services:
-    """The process's :class:`~samtale.services.Services`, built by the app's lifespan."""
+async def get_services(request: Request) -> Services:
+    """The process's :class:`~samtale.services.Services`, built by the app's lifespan.
+
+    ``async`` although it never awaits: FastAPI runs a plain ``def`` dependency in its thread
+    pool, a thread hop on every request for one attribute read."""
     services: Services = request.app.state.services
     return services
 
@@ -21,7 +24,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_db(services: ServicesDep) -> Database:
+async def get_db(services: ServicesDep) -> Database:
     """The database of this process."""
     return services.db
 
@@ -29,7 +32,7 @@ def get_db(services: ServicesDep) -> Database:
 DbDep = Annotated[Database, Depends(get_db)]
 
 
-def presented_api_key(
+async def presented_api_key(
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> str | None:
@@ -72,7 +75,7 @@ async def require_admin(key: OptionalApiKeyDep) -> ApiKeyInfo:
 AdminKeyDep = Annotated[ApiKeyInfo, Depends(require_admin)]
 
 
-def session_token(
+async def session_token(
     token: Annotated[str | None, Query(description="the session token from process-message")] = None,
     x_session_token: Annotated[str | None, Header()] = None,
 ) -> str | None:

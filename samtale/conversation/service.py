@@ -29,7 +29,7 @@ from samtale.conversation.pipeline import (
     TurnInput,
     run_turn,
 )
-from samtale.conversation.recorder import TurnRecorder
+from samtale.conversation.recorder import TurnRecord, TurnRecorder
 from samtale.errors import InputError, NotFoundError, PayloadTooLargeError
 from samtale.storage.base import new_id, utcnow
 from samtale.storage.db import Database
@@ -196,7 +196,9 @@ class ConversationService:
             token_hash=token_hash,
         )
         routed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(self._run(turn, stream, snapshot, routed), name=f"turn-{stream.id}")
+        task = asyncio.create_task(
+            self._run(turn, stream, snapshot, routed, new_session=session_id is None), name=f"turn-{stream.id}"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         # The turn task decides the flow first; wait for that (not for the answer). A caller
@@ -206,7 +208,13 @@ class ConversationService:
         return TurnHandle(session_id=conversation_id, stream=stream, session_token=token, flow_type=flow_type)
 
     async def _run(
-        self, turn: TurnInput, stream: Stream, snapshot: SessionSnapshot, routed: asyncio.Future[str]
+        self,
+        turn: TurnInput,
+        stream: Stream,
+        snapshot: SessionSnapshot,
+        routed: asyncio.Future[str],
+        *,
+        new_session: bool,
     ) -> None:
         result = await run_turn(
             turn=turn,
@@ -215,7 +223,7 @@ class ConversationService:
             provider_factory=self.provider_factory,
             router=self.router,
             llm_retries=self.llm_retries,
-            submit=self.recorder.submit,
+            submit=self._submit_new_session if new_session else self.recorder.submit,
             tracker_factory=self.tracker_factory,
             routed=routed,
         )
@@ -223,6 +231,11 @@ class ConversationService:
         del snapshot.history[: -2 * HISTORY_TURNS]
         snapshot.state = result.state
         self._sessions[turn.session_id] = snapshot
+
+    def _submit_new_session(self, record: TurnRecord) -> None:
+        """Hand the first turn of a new conversation to the recorder (it inserts the session unlooked-up)."""
+        record.new_session = True
+        self.recorder.submit(record)
 
     async def _snapshot(self, *, chatbot_id: str, user_id: str, session_id: str | None) -> SessionSnapshot:
         if session_id is None:
