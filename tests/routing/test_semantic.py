@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from samtale.knowledge.embedders import LocalEmbedder
+from samtale.routing.examples import read_labelled_csv
 from samtale.routing.router import Router
+from tests.routing.conftest import SHOP_QUESTIONS_DEV
 
 
 @pytest.mark.parametrize(
@@ -27,6 +29,19 @@ async def test_shoppers_questions_reach_the_right_flow(shop_router: Router, mess
 
     assert decision.route_key == route_key, decision.detail
     assert decision.strategy in ("semantic", "keywords")
+
+
+async def test_the_shipped_chatbot_routes_real_looking_shop_questions(shop_router: Router) -> None:
+    """Every other question of the EN/DA dev set (shop FAQ phrasing, not Bitext): at least 90 % right."""
+    rows = read_labelled_csv(SHOP_QUESTIONS_DEV)[::2]
+    misrouted = []
+    for row in rows:
+        decision = await shop_router.decide(message=row.utterance)
+        if decision.route_key != row.flow:
+            misrouted.append((row.utterance, row.flow, decision.route_key))
+
+    assert len(rows) >= 60
+    assert 1 - len(misrouted) / len(rows) >= 0.9, misrouted
 
 
 async def test_an_off_topic_message_goes_to_main_below_the_threshold(shop_router: Router) -> None:
