@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     worker_healthcheck_timeout_s: int = Field(
         default=60, gt=0, description="seconds a worker may take to start and answer uvicorn's health ping"
     )
+    http_keep_alive_s: int = Field(
+        default=75,
+        gt=0,
+        description="seconds an idle client connection stays open; longer than clients' own idle expiry (httpx "
+        "and browsers 5-60 s) so a client never sends a request on a connection the server is closing",
+    )
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
     expose_worker_pid: bool = Field(
