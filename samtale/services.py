@@ -65,8 +65,11 @@ def build_embedder(settings: Settings, *, pools: HttpPools | None = None) -> Emb
     return build_local_embedder(
         runtime=settings.embedding_runtime,
         data_dir=settings.data_dir,
+        models_dir=settings.models_dir,
         batch_size=settings.embedding_batch_size,
         max_seq_length=settings.embedding_max_seq_length,
+        threads=settings.embedding_threads or None,
+        query_batch_max=settings.embedding_query_batch_max,
     )
 
 

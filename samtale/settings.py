@@ -73,10 +73,27 @@ class Settings(BaseSettings):
     embedding_runtime: Literal["auto", "onnx", "torch"] = Field(
         default="auto",
         description="local model runtime: auto = ONNX Runtime when `samtale embedder export-onnx` has run, else "
-        "torch; onnx exports under data_dir at first use",
+        "torch; onnx exports under models_dir at first use",
     )
     embedding_max_seq_length: int = Field(
         default=256, ge=16, le=512, description="word pieces the local model reads per text (longer is truncated)"
+    )
+    embedding_threads: int = Field(
+        default=1,
+        ge=0,
+        description="intra-op threads of the local model (torch.set_num_threads / ONNX Runtime); 0 = one per "
+        "core. 1 measured best beside a busy event loop on 2 cores (docs/operations.md)",
+    )
+    embedding_query_batch_max: int = Field(
+        default=32,
+        ge=1,
+        description="most texts of concurrent embedding calls (one per shopper's question) coalesced into one "
+        "forward pass of the local model; 1 = a pass per call",
+    )
+    models_dir: Path | None = Field(
+        default=None,
+        description="where exported models live (the ONNX export of the local model), shared by deployments, "
+        "benchmarks and CI; default data_dir/models",
     )
     knowledge_index_weights: dict[str, dict[str, float | str]] = Field(
         default_factory=dict,

@@ -229,9 +229,10 @@ def eval_command(
 def export_onnx_command(
     force: Annotated[bool, typer.Option("--force", help="export again even when a current export exists")] = False,
 ) -> None:
-    """Export the packaged all-MiniLM-L6-v2 to ONNX under the data directory (checked against torch)."""
+    """Export the packaged all-MiniLM-L6-v2 to ONNX under the models directory (checked against torch);
+    does nothing when a current export is there."""
     settings = get_settings()
-    target_dir = onnx_export_dir(settings.data_dir)
+    target_dir = onnx_export_dir(settings.data_dir, models_dir=settings.models_dir)
     started = time.perf_counter()
     try:
         model_file = export_onnx(target_dir=target_dir, force=force)

