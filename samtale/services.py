@@ -16,7 +16,7 @@ import httpx
 from sqlalchemy import select
 
 from samtale.chatbots.schema import ChatbotConfig, FlowConfig
-from samtale.chatbots.service import get_chatbot, integration_secrets
+from samtale.chatbots.service import get_chatbot, integration_secrets, list_chatbots
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
 from samtale.conversation.service import ConversationService
 from samtale.errors import ErrorCategory
@@ -156,7 +156,8 @@ class Services:
         )
 
     async def start(self, *, warm_up: bool = True, scheduler: bool = True) -> None:
-        """Start the writer, the caches, the maintenance jobs; load the embedding model in the background."""
+        """Start the writer, the caches, the maintenance jobs; load the embedding model and build the
+        chatbots' routers in the background (``warm_up``)."""
         await self.caches.start()
         await self.hub.start()
         if await self._demo_simulator_configured():
@@ -189,6 +190,30 @@ class Services:
             await self.embedder.embed(["warm up"])
         except Exception:
             logger.exception("the embedding model could not be loaded; retrieval will fail until it can")
+        await self.build_routers()
+
+    async def build_routers(self) -> dict[str, Router]:
+        """Build every chatbot's router ahead (its examples embedded), as the warm-up does in the
+        background, so a chatbot's first shopper does not wait seconds for it. A chatbot whose
+        router fails here is logged and builds it at its first message.
+
+        Returns:
+            The ready routers by chatbot id (a chatbot with strategy ``none`` needs none).
+        """
+        try:
+            chatbot_ids = [row[0] for row in await list_chatbots(db=self.db)]
+        except Exception:
+            logger.exception("could not list the chatbots to build their routers ahead")
+            return {}
+        ready: dict[str, Router] = {}
+        for chatbot_id in chatbot_ids:
+            try:
+                router = await self.router_for(await self.get_chatbot(chatbot_id))
+                if router is not None:
+                    ready[chatbot_id] = router
+            except Exception:
+                logger.exception("the router of chatbot %s could not be built ahead", chatbot_id)
+        return ready
 
     async def _expire_streams(self) -> None:
         while True:
