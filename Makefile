@@ -6,7 +6,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test lint bench clean
+.PHONY: install models run test lint bench clean
 
 $(BIN)/samtale: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,12 @@ $(BIN)/samtale: pyproject.toml
 
 install: $(BIN)/samtale  ## build .venv with samtale and its dev tools
 
-run: install  ## migrate, load the demo shop and serve http://127.0.0.1:$(PORT)
+# The ONNX export of the embedding model (~20 s once; skipped while current), so the server embeds
+# with ONNX Runtime. Not part of install: CI's tests export into their own folders.
+models: install  ## export the embedding model to ONNX under SAMTALE_MODELS_DIR (default data/models)
+	$(BIN)/samtale embedder export-onnx
+
+run: models  ## migrate, load the demo shop and serve http://127.0.0.1:$(PORT)
 	$(BIN)/samtale migrate
 	$(BIN)/samtale demo
 	@echo "Create an admin API key with: $(BIN)/samtale apikeys create --name me --admin"
@@ -33,7 +38,7 @@ lint: install
 	$(BIN)/ruff format --check samtale tests bench
 	$(BIN)/mypy
 
-bench: install  ## the four benchmarks of bench/README.md (< 10 min); QUICK=1 for a short run, WORKERS=N
+bench: models  ## the four benchmarks of bench/README.md (< 10 min); QUICK=1 for a short run, WORKERS=N
 	@command -v wrk >/dev/null || apt-get install -y wrk || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick) --workers $(or $(WORKERS),1)
 

@@ -31,6 +31,9 @@ BIN = ROOT / ".venv" / "bin"
 PYTHON = BIN / "python"
 #: The shared real data (``../shared/data`` next to the checkout), overridable for other layouts.
 DATA = Path(os.environ.get("SAMTALE_BENCH_DATA", ROOT.parent / "shared" / "data")).resolve()
+#: One ONNX export of the embedding model shared by every benchmark server, the prepared database
+#: and ``make run`` (its default ``data/models``); ``SAMTALE_MODELS_DIR`` overrides it.
+MODELS = Path(os.environ.get("SAMTALE_MODELS_DIR", ROOT / "data" / "models")).resolve()
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -261,11 +264,27 @@ def server_env(*, database_url: str, llm_base_url: str, data_dir: Path, ai_conne
         "TRANSFORMERS_OFFLINE": "1",
         "SAMTALE_DATABASE_URL": database_url,
         "SAMTALE_DATA_DIR": str(data_dir),
+        "SAMTALE_MODELS_DIR": str(MODELS),
         "SAMTALE_OPENAI_BASE_URL": llm_base_url,
         "SAMTALE_BENCH_LLM_KEY": "fake-key",
         "SAMTALE_POOL_AI_CONNECTIONS": str(ai_connections),
         "SAMTALE_LOG_LEVEL": "warning",
     }
+
+
+def ensure_onnx_export() -> str:
+    """Export the embedding model to ONNX under :data:`MODELS` unless a current export is there
+    (``samtale embedder export-onnx``, ~20 s once), so servers run ONNX as after ``make run``.
+    Returns the runtime the servers will use: ``onnx``, or ``torch`` when
+    ``SAMTALE_EMBEDDING_RUNTIME=torch`` is set (then nothing is exported)."""
+    if os.environ.get("SAMTALE_EMBEDDING_RUNTIME") == "torch":
+        return "torch"
+    from samtale.knowledge.embedders import onnx_export_current, onnx_export_dir
+
+    if not onnx_export_current(onnx_export_dir(MODELS.parent, models_dir=MODELS)):
+        env = {**os.environ, "SAMTALE_MODELS_DIR": str(MODELS), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        subprocess.run([str(BIN / "samtale"), "embedder", "export-onnx"], env=env, cwd=ROOT, check=True)
+    return "onnx"
 
 
 def start_samtale(stack: Stack, *, env: dict[str, str], workers: int, logs: Path) -> tuple[Child, str]:

@@ -23,7 +23,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import BIN, DATA, ROOT
+from bench.common import BIN, DATA, MODELS, ROOT, ensure_onnx_export
 
 CHATBOTS_YAML = ROOT / "bench" / "chatbots.yaml"
 CATALOGUE = DATA / "catalog" / "winemag-5k.csv"
@@ -67,9 +67,10 @@ def catalogue_rows(rows: int) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def cache_key(csv_bytes: bytes) -> str:
-    """SHA-256 (16 hex digits) of the YAML, the rows, the migrations and the knowledge ingest path."""
-    digest = hashlib.sha256(CHATBOTS_YAML.read_bytes() + csv_bytes)
+def cache_key(csv_bytes: bytes, runtime: str = "onnx") -> str:
+    """SHA-256 (16 hex digits) of the YAML, the rows, the migrations, the knowledge ingest path and
+    the embedding runtime (ONNX and torch vectors agree to cosine ≥ 0.9999, not bit for bit)."""
+    digest = hashlib.sha256(CHATBOTS_YAML.read_bytes() + csv_bytes + runtime.encode())
     for source in KEY_SOURCES:
         paths = [ROOT / source] if source.endswith(".py") else sorted((ROOT / source).rglob("*.py"))
         for path in paths:
@@ -88,7 +89,8 @@ def _cli(args: list[str], env: dict[str, str]) -> str:
 def build_template(*, rows: int = 1000, rebuild: bool = False, log: bool = True) -> Template:
     """The prepared database for ``rows`` catalogue rows: from the cache, or built now."""
     csv_bytes = catalogue_rows(rows)
-    key = cache_key(csv_bytes)
+    runtime = ensure_onnx_export()
+    key = cache_key(csv_bytes, runtime)
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"template-{key}.db"
     summary_path = path.with_suffix(".txt")
@@ -111,6 +113,7 @@ def build_template(*, rows: int = 1000, rebuild: bool = False, log: bool = True)
         "TRANSFORMERS_OFFLINE": "1",
         "SAMTALE_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
         "SAMTALE_DATA_DIR": str(work / "data"),
+        "SAMTALE_MODELS_DIR": str(MODELS),
         "SAMTALE_BENCH_LLM_KEY": "fake-key",
     }
     started = time.perf_counter()

@@ -25,10 +25,14 @@ then routes, in one process with the code behind ``samtale routing eval``:
   query embedding included (the embedding cache is cleared before each decision so no
   message is answered from it).
 
+The embedder comes from the server's factory (``samtale.services.build_embedder``): ONNX Runtime
+from the export in the models dir (``SAMTALE_MODELS_DIR``, default ``data/models``; exported once
+if missing) unless ``--runtime torch``.
+
 Prints a table and writes ``bench/results/routing.json``. Timings depend on the machine's load;
 targets (issue 3): dev ≥ 97 %, shop questions ≥ 90 %, CLINC oos → main ≥ 90 %, p50 ≤ 10 ms.
 
-    .venv/bin/python bench/routing.py
+    .venv/bin/python bench/routing.py [--runtime onnx|torch]
 """
 
 from __future__ import annotations
@@ -48,10 +52,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from samtale.knowledge.embedders import LocalEmbedder
 from samtale.routing.evaluation import EvaluationReport, evaluate_router
 from samtale.routing.examples import LabelledUtterance, load_chatbot_config, read_labelled_csv
 from samtale.routing.router import Router
+from samtale.services import build_embedder
+from samtale.settings import Settings
 from samtale.storage.db import create_database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,16 +115,17 @@ async def latency(router: Router, texts: list[str]) -> dict[str, float]:
     }
 
 
-async def evaluate(database_url: str, data_dir: Path) -> dict[str, Any]:
-    """Route every data set through the chatbot stored at ``database_url``; the figures as JSON."""
+async def evaluate(database_url: str, settings: Settings) -> dict[str, Any]:
+    """Route every data set through the chatbot stored at ``database_url`` with the embedder of
+    ``settings``; the figures as JSON."""
     database = create_database(database_url)
     try:
         config = await load_chatbot_config(db=database, chatbot_id="bitext-shop")
     finally:
         await database.dispose()
-    embedder = LocalEmbedder()
+    embedder = build_embedder(settings)  # the server's factory: ONNX when exported, its threads and batching
     started = time.perf_counter()
-    router = await Router.build(config=config, embedder=embedder, cache_dir=data_dir / "routing")
+    router = await Router.build(config=config, embedder=embedder, cache_dir=settings.data_dir / "routing")
     build_s = time.perf_counter() - started
     for text in ("warm-up", "hvor er min pakke", "how much is shipping to Norway"):
         await router.decide(message=text)
@@ -140,6 +146,7 @@ async def evaluate(database_url: str, data_dir: Path) -> dict[str, Any]:
     assert router.semantic is not None
     return {
         "chatbot": "bitext-shop",
+        "embedder": f"{embedder.name} on {getattr(embedder, 'runtime', 'remote')}",
         "examples": {key: len(values) for key, values in config.routing.examples.items()},
         "strategy": config.routing.strategies,
         "threshold": router.semantic.threshold,
@@ -185,6 +192,7 @@ def print_table(result: dict[str, Any], console: Console) -> None:
     lat = result["latency_ms"]
     table.add_row(f"decision latency p50 ({lat['decisions']} decisions)", f"{lat['p50']:.2f} ms", "≤ 10 ms")
     table.add_row("decision latency p95", f"{lat['p95']:.2f} ms", "")
+    table.add_row("embedder", result["embedder"], "")
     table.add_row("1-min load average while measuring", f"{result['machine']['load_1m']:.2f}", "")
     console.print(table)
     for name in (*SHOP_SETS, "bitext_dev"):
@@ -199,16 +207,22 @@ def main() -> None:
     """Set up a fresh database through the CLI, evaluate, print and write the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--runtime", choices=("onnx", "torch"), default="onnx", help="the local model's runtime")
     args = parser.parse_args()
+    models_dir = Path(os.environ.get("SAMTALE_MODELS_DIR", ROOT / "data" / "models")).resolve()
     tmp = Path(tempfile.mkdtemp(prefix="samtale-routing-"))
     database_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
     env = {
         **os.environ,
         "SAMTALE_DATABASE_URL": database_url,
         "SAMTALE_DATA_DIR": str(tmp / "data"),
+        "SAMTALE_MODELS_DIR": str(models_dir),
+        "SAMTALE_EMBEDDING_RUNTIME": args.runtime,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }
+    if args.runtime == "onnx":
+        cli("embedder", "export-onnx", env=env)  # skipped when a current export is there
     cli("migrate", env=env)
     cli("chatbots", "import", str(CHATBOT_YAML), env=env)
     imported = cli(
@@ -216,7 +230,8 @@ def main() -> None:
     )
     console = Console()
     console.print(imported)
-    result = asyncio.run(evaluate(database_url, tmp / "data"))
+    settings = Settings(data_dir=tmp / "data", models_dir=models_dir, embedding_runtime=args.runtime)
+    result = asyncio.run(evaluate(database_url, settings))
     print_table(result, console)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

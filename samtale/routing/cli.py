@@ -19,11 +19,11 @@ from rich.console import Console
 from rich.table import Table
 
 from samtale.errors import SamtaleError
-from samtale.knowledge.embedders import LocalEmbedder
 from samtale.routing.evaluation import EvaluationReport, evaluate_router
 from samtale.routing.examples import import_examples, load_chatbot_config, read_labelled_csv
 from samtale.routing.llm import build_classifiers
 from samtale.routing.router import Router
+from samtale.services import build_embedder
 from samtale.settings import get_settings
 from samtale.storage.db import create_database
 
@@ -79,7 +79,7 @@ def eval_command(
         async with httpx.AsyncClient(timeout=settings.pool_ai_timeout_s) as client:
             router = await Router.build(
                 config=config,
-                embedder=LocalEmbedder(batch_size=settings.embedding_batch_size),
+                embedder=build_embedder(settings),  # the server's embedder: same runtime, threads, batching
                 classifiers=build_classifiers(config, settings=settings, http_client=client),
                 cache_dir=settings.data_dir / "routing",
             )
