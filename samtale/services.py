@@ -70,6 +70,7 @@ def build_embedder(settings: Settings, *, pools: HttpPools | None = None) -> Emb
         max_seq_length=settings.embedding_max_seq_length,
         threads=settings.embedding_threads or None,
         query_batch_max=settings.embedding_query_batch_max,
+        bulk_threads=settings.embedding_bulk_threads or None,
     )
 
 

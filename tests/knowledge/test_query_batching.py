@@ -83,7 +83,7 @@ async def test_a_call_of_several_texts_gets_its_rows_in_order_beside_single_ques
 
 
 async def test_the_batch_cap_bounds_a_pass_but_a_larger_call_still_runs(make_embedder) -> None:  # type: ignore[no-untyped-def]
-    embedder = make_embedder(query_batch_max=3)
+    embedder = make_embedder(query_batch_max=3, threads=1, bulk_threads=2)
     catalogue = [f"{question} (variant {n})" for n, question in enumerate(QUESTIONS)]
 
     singles, whole = await asyncio.gather(
@@ -92,6 +92,8 @@ async def test_the_batch_cap_bounds_a_pass_but_a_larger_call_still_runs(make_emb
 
     assert whole.shape == (len(catalogue), 384)
     assert np.abs(whole - embedder.embed_sync(catalogue)).max() < 1e-5
+    # The larger pass ran on 2 threads, question-sized ones on 1: the same vectors.
+    assert np.abs(whole[:2] - embedder.embed_sync(catalogue[:2])).max() < 1e-5
     assert np.abs(np.concatenate(singles) - embedder.embed_sync(QUESTIONS)).max() < 1e-5
     # Single questions never exceed the cap; the catalogue call (larger than it) ran alone.
     assert embedder.batching.largest_pass == len(catalogue)
