@@ -39,7 +39,7 @@ lint: install
 	$(BIN)/mypy
 
 bench: models  ## the four benchmarks of bench/README.md (< 10 min); QUICK=1 for a short run, WORKERS=N
-	@command -v wrk >/dev/null || apt-get install -y wrk || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick) --workers $(or $(WORKERS),1)
 
 clean:
