@@ -57,6 +57,8 @@ CATEGORICAL_FIELDS = (
     "product_type",
     "category",
 )
+#: Share of an index's chunks that must carry a field before questions are filtered on it.
+MIN_FIELD_COVERAGE = 0.5
 #: A categorical field with more distinct values than this is left out (it is a name, not a category).
 MAX_VALUES_PER_FIELD = 5000
 STOP_VALUES = frozenset({"other", "others", "unknown", "n/a", "none", "misc", "various", "blend"})
@@ -145,14 +147,22 @@ class CatalogueFields:
         """Inspect every chunk's metadata (CPU-bound: run it in a worker thread for big indexes)."""
         numbers: dict[str, list[float]] = {}
         strings: dict[str, dict[str, str]] = {}
+        carried: dict[str, int] = {}
         for row in metadata:
             for name, value in row.items():
                 if isinstance(value, bool) or value is None:
                     continue
                 if isinstance(value, int | float):
                     numbers.setdefault(name, []).append(float(value))
-                elif isinstance(value, str) and _field_key(name) in CATEGORICAL_FIELDS:
+                    carried[name] = carried.get(name, 0) + 1
+                elif isinstance(value, str) and _field_key(name) in CATEGORICAL_FIELDS and value.strip():
                     strings.setdefault(name, {}).setdefault(fold(value).strip(), value)
+                    carried[name] = carried.get(name, 0) + 1
+        # A filter excludes every chunk without its field, so a field only some of the catalogue
+        # carries (a `colour` column of one feed among several) would hide the rest: skip it.
+        least = MIN_FIELD_COVERAGE * len(metadata)
+        numbers = {name: found for name, found in numbers.items() if carried[name] >= least}
+        strings = {name: found for name, found in strings.items() if carried[name] >= least}
         fields = cls(numeric={name: (min(found), max(found)) for name, found in numbers.items()})
         order = {key: position for position, key in enumerate(CATEGORICAL_FIELDS)}
         for name in sorted(strings, key=lambda n: order[_field_key(n)]):

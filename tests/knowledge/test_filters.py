@@ -183,3 +183,15 @@ async def test_the_llm_chooses_filters_when_the_rules_find_none(
         )
         assert failed.filters is not None and failed.filters.error and failed.filters.filters == {}
         assert failed.chunks  # answered without LLM filters
+
+
+def test_a_field_only_part_of_the_catalogue_carries_is_not_filtered_on() -> None:
+    """A `colour` column from one small feed must not hide every wine of a larger feed without it."""
+    with_colour = [{"country": "Italy", "colour": "red", "price": 200.0} for _ in range(3)]
+    without_colour = [{"country": "Portugal", "province": "Douro", "price": 15.0} for _ in range(10)]
+    fields = CatalogueFields.from_metadata(with_colour + without_colour)
+    found = rule_filters("Do you sell the Quinta dos Avidagos Red from the Douro?", fields)
+    assert "colour" not in found
+    assert found.get("province") == "Douro"
+    only_colour = CatalogueFields.from_metadata(with_colour)
+    assert rule_filters("a red from Italy", only_colour).get("colour") == "red"
