@@ -78,6 +78,31 @@ STATUS_WORDS: dict[Language, dict[str, str]] = {
 }
 
 
+#: The pieces of :func:`render_order`, per language.
+ORDER_WORDS: dict[Language, dict[str, str]] = {
+    "en": {
+        "status": "Order {number} is {status}.",
+        "placed": "Order {number} (placed {date}) is {status}.",
+        "items": "Items: ",
+        "shipped": "Shipped with {carrier}",
+        "a_carrier": "a carrier",
+        "tracking_number": "tracking number {number}",
+        "expected": "expected {date}",
+        "track_here": "Track the parcel here: {url}",
+    },
+    "da": {
+        "status": "Ordre {number} er {status}.",
+        "placed": "Ordre {number} (bestilt {date}) er {status}.",
+        "items": "Varer: ",
+        "shipped": "Forsendelse med {carrier}",
+        "a_carrier": "fragtfirma",
+        "tracking_number": "trackingnummer {number}",
+        "expected": "forventet levering {date}",
+        "track_here": "Følg pakken her: {url}",
+    },
+}
+
+
 def text(key: str, language: Language, **values: str) -> str:
     """The reply ``key`` in ``language`` with ``{placeholders}`` filled in."""
     return TEXTS[key][language].format(**values)
@@ -93,34 +118,20 @@ def render_order(order: Order, language: Language) -> str:
     """A short plain-text account of a verified order (status, items, tracking links)."""
     status = STATUS_WORDS[language].get(order.status, order.status)
     number = order.order_number if order.order_number.startswith("#") else f"#{order.order_number}"
-    if language == "da":
-        lines = [f"Ordre {number} er {status}."]
-        if order.placed_at:
-            lines[0] = f"Ordre {number} (bestilt {order.placed_at.date().isoformat()}) er {status}."
-        if order.items:
-            lines.append("Varer: " + ", ".join(f"{item.quantity} × {item.name}" for item in order.items) + ".")
-        for shipment in order.shipments:
-            parts = [f"Forsendelse med {shipment.carrier or 'fragtfirma'}"]
-            if shipment.tracking_number:
-                parts.append(f"trackingnummer {shipment.tracking_number}")
-            if shipment.estimated_delivery:
-                parts.append(f"forventet levering {shipment.estimated_delivery.date().isoformat()}")
-            lines.append(", ".join(parts) + ".")
-            if shipment.tracking_url:
-                lines.append(f"Følg pakken her: {shipment.tracking_url}")
-        return "\n".join(lines)
-    lines = [f"Order {number} is {status}."]
+    words = ORDER_WORDS[language]
     if order.placed_at:
-        lines[0] = f"Order {number} (placed {order.placed_at.date().isoformat()}) is {status}."
+        lines = [words["placed"].format(number=number, date=order.placed_at.date().isoformat(), status=status)]
+    else:
+        lines = [words["status"].format(number=number, status=status)]
     if order.items:
-        lines.append("Items: " + ", ".join(f"{item.quantity} × {item.name}" for item in order.items) + ".")
+        lines.append(words["items"] + ", ".join(f"{item.quantity} × {item.name}" for item in order.items) + ".")
     for shipment in order.shipments:
-        parts = [f"Shipped with {shipment.carrier or 'a carrier'}"]
+        parts = [words["shipped"].format(carrier=shipment.carrier or words["a_carrier"])]
         if shipment.tracking_number:
-            parts.append(f"tracking number {shipment.tracking_number}")
+            parts.append(words["tracking_number"].format(number=shipment.tracking_number))
         if shipment.estimated_delivery:
-            parts.append(f"expected {shipment.estimated_delivery.date().isoformat()}")
+            parts.append(words["expected"].format(date=shipment.estimated_delivery.date().isoformat()))
         lines.append(", ".join(parts) + ".")
         if shipment.tracking_url:
-            lines.append(f"Track the parcel here: {shipment.tracking_url}")
+            lines.append(words["track_here"].format(url=shipment.tracking_url))
     return "\n".join(lines)
