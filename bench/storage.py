@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 from bench.common import SEEDS, TARGETS, Settings, percentiles
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
+from samtale.conversation.turn import TurnMetrics
 from samtale.storage.base import new_id, utcnow
 from samtale.storage.db import Database, create_database
 from samtale.storage.migrate import upgrade_database
@@ -97,7 +98,7 @@ def turn_records(count: int) -> list[TurnRecord]:
                 assistant_text=" ".join(f"token{n}" for n in range(20)),
                 events=events,
                 context=[],
-                metrics={"flow_type": "main", "provider": "openai", "ttft_ms": 1.0, "total_ms": 2.0},
+                metrics=TurnMetrics(flow_type="main", provider="openai", ttft_ms=1.0, total_ms=2.0),
                 started_at=now,
             )
         )

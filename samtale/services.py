@@ -19,7 +19,6 @@ from samtale.chatbots.schema import ChatbotConfig, FlowConfig
 from samtale.chatbots.service import get_chatbot, integration_secrets, list_chatbots
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
 from samtale.conversation.service import ConversationService
-from samtale.errors import ErrorCategory
 from samtale.http.pools import HttpPools, PoolsConfig
 from samtale.knowledge.embedders import Embedder, OpenAIEmbedder, build_local_embedder
 from samtale.knowledge.jobs import KnowledgeJobs
@@ -310,19 +309,18 @@ class Services:
 
     async def _after_turns(self, batch: list[TurnRecord]) -> None:
         for record in batch:
-            observe_turn({**record.metrics, "chatbot_id": record.chatbot_id})
-            category = record.metrics.get("error_category")
-            if category is not None:
+            observe_turn({**record.metrics.row(), "chatbot_id": record.chatbot_id})
+            if record.error is not None:
                 await log_error(
                     db=self.db,
-                    category=ErrorCategory(category),
-                    code=f"turn_{category}",
-                    message=str(record.metrics.get("error_message", "the turn failed")),
+                    category=record.error.category,
+                    code=f"turn_{record.error.category.value}",
+                    message=record.error.message,
                     chatbot_id=record.chatbot_id,
                     context={
                         "streaming_session_id": record.streaming_session_id,
                         "flow_type": record.flow_type,
-                        "provider": record.metrics.get("provider"),
+                        "provider": record.metrics.provider,
                     },
                 )
 

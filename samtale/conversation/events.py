@@ -13,6 +13,7 @@ terminal event.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import (
     Annotated,
@@ -91,7 +92,7 @@ class FiltersData(TypedDict):
     """The metadata filters the question stated (``conditions`` by field, e.g.
     ``{"price": {"lte": 300}}``) and who chose them (``rules``, ``llm`` or ``request``)."""
 
-    conditions: dict[str, Any]
+    conditions: Mapping[str, Any]
     source: str
 
 

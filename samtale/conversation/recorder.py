@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
 
+from samtale.conversation.turn import TurnError, TurnMetrics
 from samtale.knowledge.types import ContextChunk
 from samtale.storage.base import new_id, utcnow
 from samtale.storage.db import Database
@@ -35,7 +36,6 @@ from samtale.storage.models import (
 from samtale.streaming.hub import StreamEvent
 
 logger = logging.getLogger(__name__)
-METRIC_COLUMNS = frozenset(ConversationProcessingMetrics.__table__.columns.keys())
 
 
 def _table(model: Any) -> Table:
@@ -55,7 +55,8 @@ METRICS = _table(ConversationProcessingMetrics)
 
 @dataclass(slots=True)
 class TurnRecord:
-    """Everything one turn stores. ``metrics`` holds the ``conversation_processing_metrics`` columns.
+    """Everything one turn stores. ``metrics`` is its ``conversation_processing_metrics`` row
+    (the writer adds ``persist_ms``); ``error`` says why a failed turn failed.
 
     ``new_session`` is True when the turn started its conversation (no session id was given),
     so the writer inserts the session without looking it up.
@@ -73,8 +74,9 @@ class TurnRecord:
     assistant_text: str
     events: list[StreamEvent]
     context: list[ContextChunk]
-    metrics: dict[str, Any]
+    metrics: TurnMetrics
     started_at: datetime
+    error: TurnError | None = None
     completed_at: datetime = field(default_factory=utcnow)
     new_session: bool = False
 
@@ -248,9 +250,7 @@ class TurnRecorder:
                         "status": "ok" if record.status == "completed" else "failed",
                         "flow_type": record.flow_type,
                         "streaming_session_id": record.streaming_session_id,
-                        "extra": {"error": record.metrics.get("error_category")}
-                        if record.status != "completed"
-                        else {},
+                        "extra": {"error": record.metrics.error_category} if record.status != "completed" else {},
                         "created_at": record.completed_at,
                     }
                 )
@@ -299,19 +299,15 @@ class TurnRecorder:
             if chunk_rows:
                 await conn.execute(insert(CHUNKS), chunk_rows)
             persist_ms = (time.perf_counter() - started) * 1000.0
+            metric_rows: list[dict[str, Any]] = []
             for record in batch:
-                record.metrics["persist_ms"] = persist_ms
-            # Rows differ in which columns they set (a failed turn has no TTFT, an error has a
-            # category); one executemany per set of columns, each leaving the others at their default.
-            metric_rows: dict[frozenset[str], list[dict[str, Any]]] = {}
-            for record in batch:
-                row = {key: value for key, value in record.metrics.items() if key in METRIC_COLUMNS}
+                record.metrics.persist_ms = persist_ms
+                row = record.metrics.row()
                 row.update(
                     chatbot_id=record.chatbot_id,
                     session_id=record.session_id,
                     streaming_session_id=record.streaming_session_id,
                     created_at=record.completed_at,
                 )
-                metric_rows.setdefault(frozenset(row), []).append(row)
-            for rows in metric_rows.values():
-                await conn.execute(insert(METRICS), rows)
+                metric_rows.append(row)
+            await conn.execute(insert(METRICS), metric_rows)

@@ -12,6 +12,7 @@ not wait on the database.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,15 +22,17 @@ from cachetools import LRUCache
 from sqlalchemy import select
 
 from samtale.chatbots.schema import ChatbotConfig
-from samtale.conversation.pipeline import (
+from samtale.conversation.events import EventName
+from samtale.conversation.pipeline import run_turn
+from samtale.conversation.recorder import TurnRecord, TurnRecorder
+from samtale.conversation.turn import (
     ProviderFactory,
     Retriever,
     RouterFactory,
     TrackerFactory,
+    TurnDependencies,
     TurnInput,
-    run_turn,
 )
-from samtale.conversation.recorder import TurnRecord, TurnRecorder
 from samtale.errors import InputError, NotFoundError, PayloadTooLargeError
 from samtale.storage.base import new_id, utcnow
 from samtale.storage.db import Database
@@ -118,12 +121,16 @@ class ConversationService:
         self.hub = hub
         self.recorder = recorder
         self.load_chatbot = load_chatbot
-        self.provider_factory = provider_factory
-        self.retriever = retriever
-        self.router = router
-        self.tracker_factory = tracker_factory
         self.max_message_chars = max_message_chars
-        self.llm_retries = llm_retries
+        self._deps = TurnDependencies(
+            provider_factory=provider_factory,
+            submit=recorder.submit,
+            retriever=retriever,
+            router_factory=router,
+            tracker_factory=tracker_factory,
+            llm_retries=llm_retries,
+        )
+        self._first_turn_deps = dataclasses.replace(self._deps, submit=self._submit_new_session)
         self._sessions: LRUCache[str, SessionSnapshot] = LRUCache(maxsize=20_000)
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -181,7 +188,8 @@ class ConversationService:
             stream_id=new_id(), chatbot_id=chatbot_id, conversation_session_id=conversation_id, token_hash=token_hash
         )
         stream.emit(
-            "start", {"session_id": conversation_id, "streaming_session_id": stream.id, "chatbot_id": chatbot_id}
+            EventName.START,
+            {"session_id": conversation_id, "streaming_session_id": stream.id, "chatbot_id": chatbot_id},
         )
         turn = TurnInput(
             chatbot=chatbot,
@@ -217,15 +225,7 @@ class ConversationService:
         new_session: bool,
     ) -> None:
         result = await run_turn(
-            turn=turn,
-            stream=stream,
-            retriever=self.retriever,
-            provider_factory=self.provider_factory,
-            router=self.router,
-            llm_retries=self.llm_retries,
-            submit=self._submit_new_session if new_session else self.recorder.submit,
-            tracker_factory=self.tracker_factory,
-            routed=routed,
+            turn=turn, stream=stream, deps=self._first_turn_deps if new_session else self._deps, routed=routed
         )
         snapshot.history.extend([("user", turn.question), ("assistant", result.answer)])
         del snapshot.history[: -2 * HISTORY_TURNS]

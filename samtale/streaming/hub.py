@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -135,15 +135,19 @@ class Stream:
         """Constant-time check of a presented session token."""
         return token is not None and hmac.compare_digest(hash_token(token), self.token_hash)
 
-    def emit(self, event: str, data: dict[str, Any]) -> StreamEvent:
+    def emit(self, event: str, data: Mapping[str, Any]) -> StreamEvent:
         """Append an event and wake every reader. An ``end`` or ``error`` event closes the stream.
+
+        ``data`` is the event's JSON object (a payload of ``samtale.conversation.events``; a
+        ``TypedDict`` is a dict at run time, so it is kept as it is).
 
         Raises:
             RuntimeError: when the stream has already ended (a producer bug).
         """
         if self.done:
             raise RuntimeError(f"stream {self.id} has ended; cannot emit {event!r}")
-        item = StreamEvent(id=len(self.events) + 1, event=event, data=data, timestamp=utcnow())
+        payload = data if isinstance(data, dict) else dict(data)
+        item = StreamEvent(id=len(self.events) + 1, event=event, data=payload, timestamp=utcnow())
         self.events.append(item)
         if event in TERMINAL_EVENTS:
             self.status = "completed" if event == "end" else ("stopped" if self.stop_requested else "failed")

@@ -7,6 +7,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
+from samtale.conversation.turn import TurnError, TurnMetrics
+from samtale.errors import ErrorCategory
 from samtale.storage.base import utcnow
 from samtale.storage.db import create_database
 from samtale.storage.models import ConversationProcessingMetrics, ConversationSession, Message, StreamingEvent
@@ -16,14 +18,18 @@ from samtale.streaming.hub import StreamEvent
 def _turn(*, session: str, stream: str, question: str, answer: str, ok: bool = True, new: bool = False) -> TurnRecord:
     now = utcnow()
     events = [StreamEvent(id=1, event="start", data={"session_id": session}, timestamp=now)]
-    metrics = {"config_ms": 0.1, "routing_ms": 0.2, "status": "ok", "provider": "offline", "flow_type": "main"}
+    metrics = TurnMetrics(config_ms=0.1, routing_ms=0.2, status="ok", provider="offline", flow_type="main")
+    error = None
     if ok:
         events.append(StreamEvent(id=2, event="token", data={"token": answer}, timestamp=now))
         events.append(StreamEvent(id=3, event="end", data={}, timestamp=now))
-        metrics.update(ttft_ms=3.0, llm_ttft_ms=2.0, total_ms=4.0)
+        metrics.ttft_ms, metrics.llm_ttft_ms, metrics.total_ms = 3.0, 2.0, 4.0
     else:
         events.append(StreamEvent(id=2, event="error", data={"category": "llm"}, timestamp=now))
-        metrics.update(status="failed", error_category="llm", error_message="the LLM server timed out", total_ms=9.0)
+        metrics.status, metrics.error_category, metrics.total_ms = "failed", "llm", 9.0
+        error = TurnError(
+            category=ErrorCategory.LLM, message="the LLM server timed out", shopper_message="Sorry, try again."
+        )
     return TurnRecord(
         chatbot_id="vinhuset",
         user_id="anna",
@@ -38,6 +44,7 @@ def _turn(*, session: str, stream: str, question: str, answer: str, ok: bool = T
         events=events,
         context=[],
         metrics=metrics,
+        error=error,
         started_at=now - timedelta(seconds=1),
         new_session=new,
     )

@@ -1,0 +1,223 @@
+"""The turn as typed data: what it starts from, what it measures, what it leaves behind.
+
+A turn's steps (:mod:`samtale.conversation.steps`) share one :class:`TurnContext`; each fills
+its own fields (the routing step the flow, the order step the verified order, the retrieval
+step the chunks, the answer step the text) and its own timings in :class:`TurnMetrics`, which
+mirrors the ``conversation_processing_metrics`` table column for column, so a misspelt phase
+is a type error, not a silently dropped key. :class:`TurnDependencies` is what the steps use
+from outside the turn (retrieval, the LLM, the router, the order tracker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from samtale.chatbots.schema import ChatbotConfig, FlowConfig
+from samtale.conversation.events import PublicMetrics
+from samtale.errors import ErrorCategory
+from samtale.knowledge.question_filters import FilterMode, LLMFilterExtractor
+from samtale.knowledge.retrieval import Retrieval
+from samtale.knowledge.types import ContextChunk
+from samtale.llm.base import LLMProvider
+from samtale.orders.trackers.base import Tracker
+from samtale.routing.router import Router as FlowRouter
+from samtale.streaming.hub import Stream
+
+if TYPE_CHECKING:
+    from samtale.conversation.recorder import TurnRecord
+
+
+class Retriever(Protocol):
+    """Knowledge retrieval as a turn uses it (implemented by ``samtale.knowledge.retrieval.Retriever``)."""
+
+    async def retrieve(
+        self,
+        *,
+        chatbot_id: str,
+        index_name: str,
+        query: str,
+        top_k: int,
+        min_score: float | None = None,
+        query_vector: Any = None,
+        filter_mode: FilterMode = "rules",
+        extractor: LLMFilterExtractor | None = None,
+    ) -> Retrieval:
+        """The best ``top_k`` chunks of an index for ``query`` (``query_vector``: its embedding, if
+        known), searched with the filters the question states (``filter_mode``)."""
+        ...
+
+
+ProviderFactory = Callable[[ChatbotConfig, FlowConfig], LLMProvider]
+"""The LLM provider of a chatbot's flow."""
+TrackerFactory = Callable[[ChatbotConfig, FlowConfig], Awaitable[Tracker | None]]
+"""The order tracker of an ``apiflow`` flow's integration (None when it names none)."""
+RouterFactory = Callable[[ChatbotConfig], Awaitable[FlowRouter | None]]
+"""The chatbot's router (built once per routing config), or None when it routes everything to ``main``."""
+
+
+@dataclass(slots=True)
+class TurnInput:
+    """What a turn starts from. Times are ``time.perf_counter()`` seconds; ``config_ms`` is
+    the time it took to load the chatbot's config, in milliseconds."""
+
+    chatbot: ChatbotConfig
+    user_id: str
+    session_id: str
+    question: str
+    history: list[tuple[str, str]]
+    state: dict[str, Any]
+    received_at: float
+    config_ms: float
+    started_at: datetime
+    token_hash: str
+
+
+@dataclass(slots=True)
+class TurnMetrics:
+    """One row of ``conversation_processing_metrics``, minus the ids and ``created_at`` the
+    recorder adds (a test keeps the two in step). Times in milliseconds; None means the phase
+    did not happen (no first token, nothing streamed)."""
+
+    flow_type: str = "main"
+    route_key: str | None = None
+    routing_strategy: str | None = None
+    speculative_hit: bool | None = None
+    provider: str = "none"
+    model: str | None = None
+    status: str = "ok"
+    error_category: str | None = None
+    config_ms: float = 0.0
+    routing_ms: float = 0.0
+    retrieval_ms: float = 0.0
+    order_ms: float = 0.0
+    prompt_ms: float = 0.0
+    llm_ttft_ms: float | None = None
+    stream_ms: float | None = None
+    persist_ms: float | None = None
+    ttft_ms: float | None = None
+    total_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_per_s: float | None = None
+
+    def row(self) -> dict[str, Any]:
+        """The metrics as column values (``{column: value}``) for the recorder's insert."""
+        return {name: getattr(self, name) for name in METRIC_FIELDS}
+
+    def public(self) -> PublicMetrics:
+        """The timings the ``end`` event shows: each ``*_ms`` rounded to µs, ``tokens_per_s`` to
+        0.1, a phase that did not run left out; ``order_ms`` and ``persist_ms`` stay internal."""
+        public: PublicMetrics = {"config_ms": round(self.config_ms, 3), "routing_ms": round(self.routing_ms, 3)}
+        public["retrieval_ms"] = round(self.retrieval_ms, 3)
+        public["prompt_ms"] = round(self.prompt_ms, 3)
+        if self.llm_ttft_ms is not None:
+            public["llm_ttft_ms"] = round(self.llm_ttft_ms, 3)
+        if self.ttft_ms is not None:
+            public["ttft_ms"] = round(self.ttft_ms, 3)
+        if self.stream_ms is not None:
+            public["stream_ms"] = round(self.stream_ms, 3)
+        public["total_ms"] = round(self.total_ms, 3)
+        if self.tokens_per_s is not None:
+            public["tokens_per_s"] = round(self.tokens_per_s, 1)
+        return public
+
+
+METRIC_FIELDS = tuple(item.name for item in dataclasses.fields(TurnMetrics))
+"""The columns :class:`TurnMetrics` fills, in declaration order."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnError:
+    """Why a turn failed: its category, the operator's message (for the error log and the
+    ``error`` event's ``message``) and the sentence the shopper was shown, in their language."""
+
+    category: ErrorCategory
+    message: str
+    shopper_message: str
+
+
+@dataclass(slots=True)
+class TurnContext:
+    """The state one turn's steps share, from the ``start`` event to the recorder.
+
+    ``answer_parts`` is the streamed text piece by piece (after substitutions); ``context`` the
+    chunks the answer is grounded in; ``order`` the verified order as JSON; ``answered`` is set
+    by a step that streamed the whole answer itself (a fixed order reply), so later steps skip.
+    ``routed`` resolves with the decided flow type for the process-message response.
+    """
+
+    turn: TurnInput
+    stream: Stream
+    flow: FlowConfig
+    state: dict[str, Any]
+    metrics: TurnMetrics
+    routed: asyncio.Future[str] | None = None
+    query_vector: Any = None
+    retrieval: asyncio.Task[Retrieval] | None = None
+    order: dict[str, Any] | None = None
+    context: list[ContextChunk] = field(default_factory=list)
+    answer_parts: list[str] = field(default_factory=list)
+    answered: bool = False
+    status: str = "completed"
+    error: TurnError | None = None
+
+    @classmethod
+    def begin(cls, turn: TurnInput, stream: Stream, routed: asyncio.Future[str] | None = None) -> TurnContext:
+        """The context of a turn that has not been routed yet (its flow is ``main`` until then)."""
+        flow = turn.chatbot.main_flow
+        return cls(
+            turn=turn,
+            stream=stream,
+            flow=flow,
+            state=dict(turn.state),
+            metrics=TurnMetrics(flow_type=flow.type, config_ms=turn.config_ms),
+            routed=routed,
+        )
+
+    @property
+    def chatbot(self) -> ChatbotConfig:
+        """The turn's chatbot."""
+        return self.turn.chatbot
+
+    def announce_flow(self) -> None:
+        """Resolve ``routed`` with the flow type decided so far (idempotent)."""
+        if self.routed is not None and not self.routed.done():
+            self.routed.set_result(self.flow.type)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDependencies:
+    """What a turn uses from outside itself.
+
+    Args:
+        provider_factory: the LLM provider of a chatbot's flow.
+        submit: hands the finished turn to the recorder (never blocks).
+        retriever: knowledge retrieval, or None for a deployment without knowledge bases.
+        router_factory: the chatbot's router; None sends every message to ``main``.
+        tracker_factory: the order tracker of an ``apiflow`` flow's integration.
+        llm_retries: retries of the LLM call before its first token (seed 002: 2).
+        max_failed_order_attempts: failed order look-ups before the order flow locks (default 5).
+    """
+
+    provider_factory: ProviderFactory
+    submit: Callable[[TurnRecord], None]
+    retriever: Retriever | None = None
+    router_factory: RouterFactory | None = None
+    tracker_factory: TrackerFactory | None = None
+    llm_retries: int = 2
+    max_failed_order_attempts: int = 5
+
+
+@dataclass(slots=True)
+class TurnResult:
+    """What a turn produced, for the conversation's history cache."""
+
+    answer: str
+    status: str
+    flow_type: str
+    state: dict[str, Any] = field(default_factory=dict)
