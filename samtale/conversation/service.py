@@ -27,13 +27,13 @@ from samtale.conversation.pipeline import run_turn
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
 from samtale.conversation.turn import (
     ProviderFactory,
-    Retriever,
     RouterFactory,
     TrackerFactory,
     TurnDependencies,
     TurnInput,
 )
 from samtale.errors import InputError, NotFoundError, PayloadTooLargeError
+from samtale.knowledge.retrieval import Retriever
 from samtale.storage.base import new_id, utcnow
 from samtale.storage.db import Database
 from samtale.storage.models import ConversationSession, Message, StreamingEvent, StreamingSession

@@ -15,13 +15,12 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from samtale.chatbots.schema import ChatbotConfig, FlowConfig
 from samtale.conversation.events import PublicMetrics
 from samtale.errors import ErrorCategory
-from samtale.knowledge.question_filters import FilterMode, LLMFilterExtractor
-from samtale.knowledge.retrieval import Retrieval
+from samtale.knowledge.retrieval import Retrieval, Retriever
 from samtale.knowledge.types import ContextChunk
 from samtale.llm.base import LLMProvider
 from samtale.orders.trackers.base import Tracker
@@ -30,26 +29,6 @@ from samtale.streaming.hub import Stream
 
 if TYPE_CHECKING:
     from samtale.conversation.recorder import TurnRecord
-
-
-class Retriever(Protocol):
-    """Knowledge retrieval as a turn uses it (implemented by ``samtale.knowledge.retrieval.Retriever``)."""
-
-    async def retrieve(
-        self,
-        *,
-        chatbot_id: str,
-        index_name: str,
-        query: str,
-        top_k: int,
-        min_score: float | None = None,
-        query_vector: Any = None,
-        filter_mode: FilterMode = "rules",
-        extractor: LLMFilterExtractor | None = None,
-    ) -> Retrieval:
-        """The best ``top_k`` chunks of an index for ``query`` (``query_vector``: its embedding, if
-        known), searched with the filters the question states (``filter_mode``)."""
-        ...
 
 
 ProviderFactory = Callable[[ChatbotConfig, FlowConfig], LLMProvider]
@@ -197,7 +176,8 @@ class TurnDependencies:
     Args:
         provider_factory: the LLM provider of a chatbot's flow.
         submit: hands the finished turn to the recorder (never blocks).
-        retriever: knowledge retrieval, or None for a deployment without knowledge bases.
+        retriever: knowledge retrieval (hybrid search over the chatbot's indexes), or None for a
+            deployment without knowledge bases.
         router_factory: the chatbot's router; None sends every message to ``main``.
         tracker_factory: the order tracker of an ``apiflow`` flow's integration.
         llm_retries: retries of the LLM call before its first token (seed 002: 2).
