@@ -115,7 +115,7 @@ class FlowConfig(BaseModel):
     filters: Literal["off", "rules", "llm"] = Field(
         default="rules",
         description=(
-            "metadata filters from the question (\"under $30\", \"fra Italien\"): `rules` (default), "
+            'metadata filters from the question ("under $30", "fra Italien"): `rules` (default), '
             "`llm` (the flow's LLM when the rules find none) or `off`; only fields the index has are used"
         ),
     )
