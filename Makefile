@@ -33,10 +33,11 @@ run: models  ## migrate, load the demo shop and serve http://127.0.0.1:$(PORT)
 test: install  ## the whole suite (SQLite; PostgreSQL and Redis too when their SAMTALE_TEST_* URLs are set)
 	$(BIN)/pytest -q
 
-lint: install
+lint: install  ## ruff, mypy and the import contracts of pyproject.toml (docs/architecture.md, "Layers")
 	$(BIN)/ruff check samtale tests bench
 	$(BIN)/ruff format --check samtale tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: models  ## the four benchmarks of bench/README.md (< 10 min); QUICK=1 for a short run, WORKERS=N
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }

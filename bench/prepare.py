@@ -33,8 +33,20 @@ KEY_SOURCES = (
     "samtale/storage/migrations",
     *(
         f"samtale/knowledge/{name}.py"
-        for name in ("parsers", "chunking", "embedders", "embedding_cache", "ingest", "repository", "types")
+        for name in (
+            "parsers",
+            "chunking",
+            "embedders",
+            "embedder_base",
+            "local_embedders",
+            "onnx_export",
+            "embedding_cache",
+            "ingest",
+            "repository",
+            "types",
+        )
     ),
+    "samtale/llm/context.py",
 )
 
 

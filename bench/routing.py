@@ -25,8 +25,8 @@ then routes, in one process with the code behind ``samtale routing eval``:
   query embedding included (the embedding cache is cleared before each decision so no
   message is answered from it).
 
-The embedder comes from the server's factory (``samtale.services.build_embedder``): ONNX Runtime
-from the export in the models dir (``SAMTALE_MODELS_DIR``, default ``data/models``; exported once
+The embedder comes from the server's factory (``samtale.knowledge.embedders.build_embedder``):
+ONNX Runtime from the export in the models dir (``SAMTALE_MODELS_DIR``, default ``data/models``; exported once
 if missing) unless ``--runtime torch``.
 
 Prints a table and writes ``bench/results/routing.json``. Timings depend on the machine's load;
@@ -52,10 +52,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from samtale.knowledge.embedders import build_embedder
 from samtale.routing.evaluation import EvaluationReport, evaluate_router
 from samtale.routing.examples import LabelledUtterance, load_chatbot_config, read_labelled_csv
 from samtale.routing.router import Router
-from samtale.services import build_embedder
 from samtale.settings import Settings
 from samtale.storage.db import create_database
 

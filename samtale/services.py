@@ -1,7 +1,10 @@
-"""The process's long-lived parts, built once by the app's lifespan (or by the CLI).
+"""The process's long-lived parts, built once by the app's lifespan (or by the CLI): the composition root.
 
 :class:`Services` owns the database, the stream hub, the turn recorder, the outbound HTTP pools,
-the embedder, the retriever and the conversation service, and closes them in reverse order.
+the embedder, the retriever and the conversation service, and closes them in reverse order. The
+domain caches live in their packages (:class:`~samtale.llm.registry.ProviderRegistry`,
+:class:`~samtale.orders.registry.TrackerRegistry`, :class:`~samtale.routing.registry.RouterRegistry`);
+this module only wires them together. Only the app, the API and the CLI import it.
 """
 
 from __future__ import annotations
@@ -12,65 +15,34 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-from sqlalchemy import select
-
 from samtale.chatbots.schema import ChatbotConfig, FlowConfig
-from samtale.chatbots.service import get_chatbot, integration_secrets, list_chatbots
+from samtale.chatbots.service import get_chatbot
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
 from samtale.conversation.service import ConversationService
 from samtale.http.pools import HttpPools, PoolsConfig
-from samtale.knowledge.embedders import Embedder, OpenAIEmbedder, build_local_embedder
+from samtale.knowledge.embedders import Embedder, build_embedder
 from samtale.knowledge.jobs import KnowledgeJobs
 from samtale.knowledge.retrieval import Retriever, fusion_weights
 from samtale.knowledge.stores.config import StoreRegistry
 from samtale.llm.base import LLMProvider
-from samtale.llm.factory import create_provider
-from samtale.observability.errors import log_error
+from samtale.llm.registry import ProviderRegistry
+from samtale.observability.errors import log_turn_failure
 from samtale.observability.maintenance import MaintenanceScheduler, create_scheduler
 from samtale.observability.metrics import observe_turn, register_stats_sources
 from samtale.observability.system import register_active_streams
-from samtale.orders.simulators import create_shopify_simulator
+from samtale.orders.registry import TrackerRegistry
 from samtale.orders.trackers.base import Tracker
-from samtale.orders.trackers.factory import create_tracker
-from samtale.routing.llm import build_classifiers
+from samtale.routing.registry import RouterRegistry
 from samtale.routing.router import Router
 from samtale.settings import Settings
 from samtale.storage.cache import CacheRegistry
 from samtale.storage.db import Database, create_database
-from samtale.storage.models import Integration
 from samtale.streaming.hub import StreamHub
 from samtale.streaming.redis_hub import RedisStreamHub
 
+__all__ = ["Services", "build_embedder"]
+
 logger = logging.getLogger(__name__)
-DEMO_SHOPIFY_TOKEN = "shpat_demo_simulator"
-
-
-def build_embedder(settings: Settings, *, pools: HttpPools | None = None) -> Embedder:
-    """The configured embedder: the local all-MiniLM-L6-v2 by default, or an OpenAI-compatible one."""
-    if settings.embedding_provider == "openai":
-        if not settings.embedding_base_url or not settings.embedding_dimension:
-            raise ValueError(
-                "SAMTALE_EMBEDDING_BASE_URL and SAMTALE_EMBEDDING_DIMENSION are required when "
-                "SAMTALE_EMBEDDING_PROVIDER=openai"
-            )
-        return OpenAIEmbedder(
-            base_url=settings.embedding_base_url,
-            model=settings.embedding_model,
-            dimension=settings.embedding_dimension,
-            api_key=settings.embedding_api_key,
-            client=pools.ai if pools else None,
-        )
-    return build_local_embedder(
-        runtime=settings.embedding_runtime,
-        data_dir=settings.data_dir,
-        models_dir=settings.models_dir,
-        batch_size=settings.embedding_batch_size,
-        max_seq_length=settings.embedding_max_seq_length,
-        threads=settings.embedding_threads or None,
-        query_batch_max=settings.embedding_query_batch_max,
-        bulk_threads=settings.embedding_bulk_threads or None,
-    )
 
 
 @dataclass
@@ -89,15 +61,20 @@ class Services:
     knowledge_jobs: KnowledgeJobs = field(init=False)
     scheduler: MaintenanceScheduler | None = None
     started_monotonic: float = field(default_factory=time.monotonic)
-    demo_simulator_app: Any = None
-    _providers: dict[tuple[str, str, str], LLMProvider] = field(default_factory=dict)
-    _trackers: dict[tuple[str, str], Tracker] = field(default_factory=dict)
-    _routers: dict[str, tuple[ChatbotConfig, Router]] = field(default_factory=dict)
-    _router_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _simulator_clients: list[httpx.AsyncClient] = field(default_factory=list)
+    providers: ProviderRegistry = field(init=False)
+    trackers: TrackerRegistry = field(init=False)
+    routers: RouterRegistry = field(init=False)
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.providers = ProviderRegistry(settings=self.settings, http_client=self.pools.ai)
+        self.trackers = TrackerRegistry(
+            db=self.db,
+            secret_key=self.settings.secret_key,
+            http_client=self.pools.orders,
+            simulator_timeout_s=self.settings.pool_orders_timeout_s,
+        )
+        self.routers = RouterRegistry(embedder=self.embedder, settings=self.settings, http_client=self.pools.ai)
         self.recorder.on_written = self._after_turns
         self.conversation = ConversationService(
             db=self.db,
@@ -160,8 +137,7 @@ class Services:
         chatbots' routers in the background (``warm_up``)."""
         await self.caches.start()
         await self.hub.start()
-        if await self._demo_simulator_configured():
-            self.demo_simulator_app = create_shopify_simulator(access_token=DEMO_SHOPIFY_TOKEN)
+        await self.trackers.start()
         register_stats_sources(pools=self.pools, caches=self.caches)
         register_active_streams(lambda: self.hub.active_count)
         self.recorder.start()
@@ -200,20 +176,7 @@ class Services:
         Returns:
             The ready routers by chatbot id (a chatbot with strategy ``none`` needs none).
         """
-        try:
-            chatbot_ids = [row[0] for row in await list_chatbots(db=self.db)]
-        except Exception:
-            logger.exception("could not list the chatbots to build their routers ahead")
-            return {}
-        ready: dict[str, Router] = {}
-        for chatbot_id in chatbot_ids:
-            try:
-                router = await self.router_for(await self.get_chatbot(chatbot_id))
-                if router is not None:
-                    ready[chatbot_id] = router
-            except Exception:
-                logger.exception("the router of chatbot %s could not be built ahead", chatbot_id)
-        return ready
+        return await self.routers.build_all(db=self.db, load_chatbot=self.get_chatbot)
 
     async def _expire_streams(self) -> None:
         while True:
@@ -232,96 +195,36 @@ class Services:
         """Forget a chatbot's cached config in every worker (after an admin write)."""
         await self.caches.config.delete(chatbot_id)
 
+    @property
+    def demo_simulator_app(self) -> Any:
+        """The in-process demo Shopify simulator (a FastAPI app) once an integration needs it, else
+        None; the app mounts it at ``/simulators/shopify``."""
+        return self.trackers.demo_simulator_app
+
     def provider_for(self, chatbot: ChatbotConfig, flow: FlowConfig) -> LLMProvider:
-        """The LLM provider of a chatbot's flow (flow settings over chatbot settings over process
-        defaults); a provider is reused while those settings stay the same."""
-        llm = chatbot.llm.merged(flow.llm)
-        key = (chatbot.id, flow.type, llm.model_dump_json())
-        provider = self._providers.get(key)
-        if provider is None:
-            provider = create_provider(llm, settings=self.settings, http_client=self.pools.ai)
-            self._providers[key] = provider
-        return provider
+        """The LLM provider of a chatbot's flow (see :meth:`ProviderRegistry.provider_for`)."""
+        return self.providers.provider_for(chatbot, flow)
 
     async def router_for(self, chatbot: ChatbotConfig) -> Router | None:
-        """The chatbot's router, built once per routing configuration (None for strategy ``none``:
-        every message goes to ``main``). The turn pipeline routes with it (speculatively).
-
-        The config cache hands out the same object until it expires or an admin write replaces
-        it, so the identity check answers nearly every turn; only a new object is compared
-        field by field (never serialised: a routing block may hold thousands of examples).
-        """
-        if chatbot.routing.strategy == "none":
-            return None
-        cached = self._routers.get(chatbot.id)
-        if cached is not None and (cached[0] is chatbot or _same_routing(cached[0], chatbot)):
-            self._routers[chatbot.id] = (chatbot, cached[1])
-            return cached[1]
-        async with self._router_lock:
-            cached = self._routers.get(chatbot.id)
-            if cached is not None and _same_routing(cached[0], chatbot):
-                return cached[1]
-            router = await Router.build(
-                config=chatbot,
-                embedder=self.embedder,
-                classifiers=build_classifiers(chatbot, settings=self.settings, http_client=self.pools.ai),
-                cache_dir=self.settings.data_dir / "routing",
-            )
-            self._routers[chatbot.id] = (chatbot, router)
-            return router
+        """The chatbot's router, or None for strategy ``none`` (see :meth:`RouterRegistry.router_for`)."""
+        return await self.routers.router_for(chatbot)
 
     async def tracker_for(self, chatbot: ChatbotConfig, flow: FlowConfig) -> Tracker | None:
-        """The order tracker of a flow's integration (None when the flow names none); trackers are
-        reused while the integration's settings stay the same, so their access tokens stay cached.
-
-        An integration whose settings carry ``demo_simulator: shopify`` talks to the in-process
-        Shopify simulator (the demo shop), not to the network.
-        """
-        if flow.integration is None:
-            return None
-        integration = next(item for item in chatbot.integrations if item.name == flow.integration)
-        key = (chatbot.id, integration.model_dump_json())
-        tracker = self._trackers.get(key)
-        if tracker is None:
-            secrets = await integration_secrets(
-                db=self.db, chatbot_id=chatbot.id, name=integration.name, secret_key=self.settings.secret_key
-            )
-            settings = dict(integration.settings)
-            client = self.pools.orders
-            if settings.pop("demo_simulator", None) == "shopify":
-                if self.demo_simulator_app is None:
-                    self.demo_simulator_app = create_shopify_simulator(access_token=DEMO_SHOPIFY_TOKEN)
-                client = httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=self.demo_simulator_app),
-                    timeout=self.settings.pool_orders_timeout_s,
-                )
-                self._simulator_clients.append(client)
-            tracker = create_tracker(
-                integration.model_copy(update={"settings": settings}), client=client, secrets=secrets
-            )
-            self._trackers[key] = tracker
-        return tracker
-
-    async def _demo_simulator_configured(self) -> bool:
-        async with self.db.session() as session:
-            rows = (await session.scalars(select(Integration.settings))).all()
-        return any(isinstance(row, dict) and row.get("demo_simulator") for row in rows)
+        """The order tracker of a flow's integration, or None (see :meth:`TrackerRegistry.tracker_for`)."""
+        return await self.trackers.tracker_for(chatbot, flow)
 
     async def _after_turns(self, batch: list[TurnRecord]) -> None:
         for record in batch:
             observe_turn({**record.metrics.row(), "chatbot_id": record.chatbot_id})
             if record.error is not None:
-                await log_error(
+                await log_turn_failure(
                     db=self.db,
-                    category=record.error.category,
-                    code=f"turn_{record.error.category.value}",
-                    message=record.error.message,
                     chatbot_id=record.chatbot_id,
-                    context={
-                        "streaming_session_id": record.streaming_session_id,
-                        "flow_type": record.flow_type,
-                        "provider": record.metrics.provider,
-                    },
+                    category=record.error.category,
+                    message=record.error.message,
+                    streaming_session_id=record.streaming_session_id,
+                    flow_type=record.flow_type,
+                    provider=record.metrics.provider,
                 )
 
     async def aclose(self) -> None:
@@ -336,14 +239,8 @@ class Services:
         await self.recorder.close()
         await self.hub.aclose()
         await self.caches.aclose()
-        for client in self._simulator_clients:
-            await client.aclose()
+        await self.trackers.aclose()
         await self.pools.aclose()
         if isinstance(self.retriever.stores, StoreRegistry):
             await self.retriever.stores.aclose()
         await self.db.dispose()
-
-
-def _same_routing(old: ChatbotConfig, new: ChatbotConfig) -> bool:
-    """True when a router built for ``old`` is right for ``new`` (routing, flows, prompts, LLM)."""
-    return old.routing == new.routing and old.flows == new.flows and old.prompts == new.prompts and old.llm == new.llm

@@ -30,8 +30,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from samtale.chatbots.routing_config import RoutingConfig
 from samtale.chatbots.secrets import is_env_reference
-from samtale.routing.config import RoutingConfig
 
 FlowType = Literal["main", "flow2", "flow3", "flow4", "apiflow", "metadata", "metadata2"]
 Language = Literal["en", "da"]
@@ -115,7 +115,7 @@ class FlowConfig(BaseModel):
     filters: Literal["off", "rules", "llm"] = Field(
         default="rules",
         description=(
-            "metadata filters from the question (\"under $30\", \"fra Italien\"): `rules` (default), "
+            'metadata filters from the question ("under $30", "fra Italien"): `rules` (default), '
             "`llm` (the flow's LLM when the rules find none) or `off`; only fields the index has are used"
         ),
     )

@@ -16,11 +16,11 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy import delete, select
 
+from samtale.chatbots.routing_config import RoutingConfigError
+from samtale.chatbots.routing_validation import validate_routing
 from samtale.chatbots.schema import ChatbotConfig, IntegrationConfig
 from samtale.chatbots.secrets import REDACTED, decrypt_secrets, encrypt_secrets, is_env_reference, resolve_secret
 from samtale.errors import InputError, NotFoundError
-from samtale.routing.types import RoutingConfigError
-from samtale.routing.validation import validate_routing
 from samtale.storage.db import Database
 from samtale.storage.models import Chatbot, Integration, PromptTemplate
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from rich.console import Console
 
 from samtale.chatbots.service import import_chatbot, parse_chatbot_documents
+from samtale.knowledge.embedders import build_embedder
 from samtale.knowledge.ingest import ingest_paths
-from samtale.services import build_embedder
 from samtale.settings import Settings
 from samtale.storage.db import create_database
 from samtale.storage.migrate import upgrade_database

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from samtale.errors import SamtaleError
-from samtale.knowledge.embedders import Embedder, export_onnx, onnx_export_dir
+from samtale.knowledge.embedders import Embedder, build_embedder, export_onnx, onnx_export_dir
 from samtale.knowledge.evaluation import EvalReport, FilterSource, evaluate, load_questions
 from samtale.knowledge.ingest import IngestProgress, IngestReport, ingest_paths
 from samtale.knowledge.parsers import CsvOptions, JsonOptions
@@ -37,8 +37,6 @@ T = TypeVar("T")
 
 
 def _embedder() -> Embedder:
-    from samtale.services import build_embedder
-
     return build_embedder(get_settings())
 
 

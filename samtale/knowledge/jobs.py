@@ -13,6 +13,9 @@ worker stopped). Whatever state a job ends in, each document is either fully ing
 at all (see :func:`samtale.knowledge.repository.write_documents`).
 
 Uploaded files are staged under ``work_dir/<job id>/`` and deleted when the job ends.
+
+The job rows are read and written by :class:`~samtale.knowledge.job_status.JobStore`; uploads are
+named and staged by :mod:`samtale.knowledge.uploads`. Their names are re-exported here.
 """
 
 from __future__ import annotations
@@ -20,153 +23,48 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import shutil
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal, Protocol
-
-from sqlalchemy import select, update
+from typing import Any
 
 from samtale.errors import InputError, SamtaleError
 from samtale.knowledge.embedders import Embedder
 from samtale.knowledge.ingest import IngestProgress, ingest_paths
+from samtale.knowledge.job_status import ACTIVE_STATES, JobError, JobKind, JobState, JobStatus, JobStore, LiveProgress
 from samtale.knowledge.manage import KnowledgeNotFoundError, reindex, require_index
 from samtale.knowledge.parsers import CsvOptions, JsonOptions
 from samtale.knowledge.repository import check_embedder, find_index
+from samtale.knowledge.uploads import (
+    STAGE_CHUNK_BYTES,
+    AsyncReadable,
+    UploadOptions,
+    check_index_name,
+    safe_file_name,
+    stage_upload,
+)
 from samtale.storage.base import new_id, utcnow
 from samtale.storage.db import Database
-from samtale.storage.models.knowledge import KnowledgeJob
+
+__all__ = [
+    "ACTIVE_STATES",
+    "STAGE_CHUNK_BYTES",
+    "AsyncReadable",
+    "JobError",
+    "JobKind",
+    "JobState",
+    "JobStatus",
+    "KnowledgeJobs",
+    "KnowledgeNotFoundError",
+    "UploadOptions",
+    "check_index_name",
+    "safe_file_name",
+]
 
 logger = logging.getLogger(__name__)
-
-JobKind = Literal["ingest", "reindex"]
-JobState = Literal["queued", "running", "succeeded", "completed_with_errors", "failed"]
-ACTIVE_STATES = ("queued", "running")
-
-#: Bytes read from an upload at a time while staging it.
-STAGE_CHUNK_BYTES = 1024 * 1024
-_INDEX_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-
-
-class AsyncReadable(Protocol):
-    """An uploaded file (e.g. Starlette's ``UploadFile``): ``await read(size)`` returns bytes."""
-
-    async def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes; ``b""`` at the end."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class JobError:
-    """A file or document a job could not ingest (``file``/``document_id`` None for the whole job)."""
-
-    message: str
-    file: str | None = None
-    document_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class UploadOptions:
-    """How uploaded files are read: see :class:`~samtale.knowledge.parsers.CsvOptions`,
-    :class:`~samtale.knowledge.parsers.JsonOptions` and ``prune`` of
-    :func:`~samtale.knowledge.ingest.ingest_paths`."""
-
-    id_column: str | None = None
-    text_field: str | None = None
-    text_columns: tuple[str, ...] | None = None
-    metadata_only_columns: tuple[str, ...] = ()
-    prune: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class JobStatus:
-    """A job as stored: what it is, where it is, and what went wrong for which file."""
-
-    id: str
-    chatbot_id: str
-    index_name: str
-    kind: str
-    state: str
-    phase: str
-    done: int
-    total: int
-    files: list[str]
-    errors: list[JobError]
-    result: dict[str, Any] | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: KnowledgeJob) -> JobStatus:
-        """The status held by a ``knowledge_jobs`` row."""
-        return cls(
-            id=row.id,
-            chatbot_id=row.chatbot_id,
-            index_name=row.index_name,
-            kind=row.kind,
-            state=row.state,
-            phase=row.phase,
-            done=row.done,
-            total=row.total,
-            files=list(row.files or []),
-            errors=[JobError(**error) for error in row.errors or []],
-            result=row.result,
-            created_at=row.created_at,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            updated_at=row.updated_at,
-        )
-
-    def as_json(self) -> dict[str, Any]:
-        """The admin API's job object."""
-        return {
-            "id": self.id,
-            "chatbot_id": self.chatbot_id,
-            "index": self.index_name,
-            "kind": self.kind,
-            "state": self.state,
-            "progress": {"phase": self.phase, "done": self.done, "total": self.total},
-            "files": self.files,
-            "errors": [asdict(error) for error in self.errors],
-            "result": self.result,
-            "created_at": self.created_at.isoformat(),
-            "started_at": self.started_at.isoformat() if self.started_at else None,
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-        }
-
-
-@dataclass(slots=True)
-class _Live:
-    """Progress of a running job, written to its row by the heartbeat."""
-
-    phase: str = "queued"
-    done: int = 0
-    total: int = 0
-    errors: list[JobError] = field(default_factory=list)
-
-
-def safe_file_name(name: str | None, *, fallback: str) -> str:
-    """The last path component of an uploaded file's name, without control characters; ``fallback``
-    when nothing is left (a name like ``../``)."""
-    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    base = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".")
-    return base[:200] or fallback
-
-
-def check_index_name(index_name: str) -> None:
-    """Raise InputError unless ``index_name`` is 1–100 letters, digits, ``_ . -`` (starting alphanumeric)."""
-    if not _INDEX_NAME_RE.fullmatch(index_name):
-        raise InputError(
-            f"invalid index name {index_name!r}: use 1-100 letters, digits, '_', '.' or '-', "
-            "starting with a letter or digit"
-        )
 
 
 class KnowledgeJobs:
@@ -202,11 +100,16 @@ class KnowledgeJobs:
         self.max_file_bytes = max_file_bytes
         self.max_files = max_files
         self.heartbeat_s = heartbeat_s
-        self.stale_after_s = stale_after_s
         self.on_change = on_change
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
+        self.store = JobStore(db=db, worker=self.worker, stale_after_s=stale_after_s)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    @property
+    def stale_after_s(self) -> float:
+        """Seconds without a heartbeat after which a queued or running job counts as failed."""
+        return self.store.stale_after_s
 
     async def start_ingest(
         self,
@@ -244,7 +147,7 @@ class KnowledgeJobs:
                 if name in names[:-1]:
                     errors.append(JobError(file=name, message=f"{name}: a file of this name was already sent"))
                     continue
-                if await self._stage(reader, folder / name):
+                if await stage_upload(reader, folder / name, max_bytes=self.max_file_bytes):
                     staged.append(folder / name)
                 else:
                     errors.append(
@@ -256,12 +159,12 @@ class KnowledgeJobs:
         except BaseException:
             await asyncio.to_thread(shutil.rmtree, folder, True)
             raise
-        status = await self._create(
+        status = await self.store.create(
             job_id=job_id, chatbot_id=chatbot_id, index_name=index_name, kind="ingest", files=names, errors=errors
         )
         opts = options or UploadOptions()
 
-        async def work(live: _Live) -> tuple[JobState, dict[str, Any]]:
+        async def work(live: LiveProgress) -> tuple[JobState, dict[str, Any]]:
             if not staged:
                 return "failed", {"files_failed": len(names)}
 
@@ -316,11 +219,11 @@ class KnowledgeJobs:
         """
         await require_index(self.db, chatbot_id=chatbot_id, index_name=index_name)
         job_id = new_id()
-        status = await self._create(
+        status = await self.store.create(
             job_id=job_id, chatbot_id=chatbot_id, index_name=index_name, kind="reindex", files=[], errors=[]
         )
 
-        async def work(live: _Live) -> tuple[JobState, dict[str, Any]]:
+        async def work(live: LiveProgress) -> tuple[JobState, dict[str, Any]]:
             def progress(done: int, total: int) -> None:
                 live.phase, live.done, live.total = "embedding", done, total
 
@@ -339,25 +242,12 @@ class KnowledgeJobs:
         Raises:
             KnowledgeNotFoundError: no such job for this chatbot.
         """
-        async with self.db.session() as session:
-            row = await session.get(KnowledgeJob, job_id)
-            if row is None or row.chatbot_id != chatbot_id:
-                raise KnowledgeNotFoundError(f"chatbot {chatbot_id!r} has no knowledge job {job_id!r}")
-            status = JobStatus.from_row(row)
+        status = await self.store.get(chatbot_id=chatbot_id, job_id=job_id)
         return await self._expire_if_stale(status)
 
     async def recent(self, *, chatbot_id: str, limit: int = 20) -> list[JobStatus]:
         """The chatbot's latest jobs, newest first."""
-        async with self.db.session() as session:
-            rows = (
-                await session.scalars(
-                    select(KnowledgeJob)
-                    .where(KnowledgeJob.chatbot_id == chatbot_id)
-                    .order_by(KnowledgeJob.created_at.desc())
-                    .limit(limit)
-                )
-            ).all()
-            statuses = [JobStatus.from_row(row) for row in rows]
+        statuses = await self.store.recent(chatbot_id=chatbot_id, limit=limit)
         return [await self._expire_if_stale(status) for status in statuses]
 
     async def wait(self, job_id: str) -> None:
@@ -381,52 +271,11 @@ class KnowledgeJobs:
         if head is not None:
             check_embedder(head, self.embedder.name, self.embedder.dimension)
 
-    async def _stage(self, reader: AsyncReadable, target: Path) -> bool:
-        """Copy an upload to ``target``; False (and nothing left on disk) when it is over the limit."""
-        handle = await asyncio.to_thread(target.open, "wb")
-        size = 0
-        try:
-            while chunk := await reader.read(STAGE_CHUNK_BYTES):
-                size += len(chunk)
-                if size > self.max_file_bytes:
-                    break
-                await asyncio.to_thread(handle.write, chunk)
-        finally:
-            await asyncio.to_thread(handle.close)
-        if size > self.max_file_bytes:
-            await asyncio.to_thread(target.unlink, True)
-            return False
-        return True
-
-    async def _create(
-        self, *, job_id: str, chatbot_id: str, index_name: str, kind: JobKind, files: list[str], errors: list[JobError]
-    ) -> JobStatus:
-        now = utcnow()
-        row = KnowledgeJob(
-            id=job_id,
-            chatbot_id=chatbot_id,
-            index_name=index_name,
-            kind=kind,
-            state="queued",
-            phase="queued",
-            done=0,
-            total=0,
-            files=files,
-            errors=[asdict(error) for error in errors],
-            result=None,
-            worker=self.worker,
-            created_at=now,
-            updated_at=now,
-        )
-        async with self.db.session() as session:
-            session.add(row)
-        return JobStatus.from_row(row)
-
     def _spawn(
         self,
         job_id: str,
         key: tuple[str, str],
-        work: Callable[[_Live], Awaitable[tuple[JobState, dict[str, Any]]]],
+        work: Callable[[LiveProgress], Awaitable[tuple[JobState, dict[str, Any]]]],
         folder: Path | None,
         *,
         initial_errors: list[JobError],
@@ -439,17 +288,17 @@ class KnowledgeJobs:
         self,
         job_id: str,
         key: tuple[str, str],
-        work: Callable[[_Live], Awaitable[tuple[JobState, dict[str, Any]]]],
+        work: Callable[[LiveProgress], Awaitable[tuple[JobState, dict[str, Any]]]],
         folder: Path | None,
         initial_errors: list[JobError],
     ) -> None:
-        live = _Live(errors=list(initial_errors))
+        live = LiveProgress(errors=list(initial_errors))
         heartbeat = asyncio.create_task(self._heartbeat(job_id, live))
         started = time.perf_counter()
         try:
             async with self._locks.setdefault(key, asyncio.Lock()):
                 live.phase = "starting"
-                await self._write(job_id, state="running", started_at=utcnow(), phase=live.phase)
+                await self.store.write(job_id, state="running", started_at=utcnow(), phase=live.phase)
                 state, result = await work(live)
             result["seconds"] = round(time.perf_counter() - started, 3)
             await self._finish(job_id, state=state, live=live, result=result)
@@ -471,70 +320,21 @@ class KnowledgeJobs:
             if folder is not None:
                 await asyncio.to_thread(shutil.rmtree, folder, True)
 
-    async def _heartbeat(self, job_id: str, live: _Live) -> None:
+    async def _heartbeat(self, job_id: str, live: LiveProgress) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_s)
             try:
-                async with self.db.session() as session:
-                    await session.execute(
-                        update(KnowledgeJob)
-                        .where(KnowledgeJob.id == job_id, KnowledgeJob.state.in_(ACTIVE_STATES))
-                        .values(phase=live.phase, done=live.done, total=live.total, updated_at=utcnow())
-                    )
+                await self.store.write_progress(job_id, live)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.warning("knowledge job %s: progress could not be written", job_id, exc_info=True)
 
-    async def _write(self, job_id: str, **values: Any) -> None:
-        async with self.db.session() as session:
-            await session.execute(
-                update(KnowledgeJob).where(KnowledgeJob.id == job_id).values(updated_at=utcnow(), **values)
-            )
-
-    async def _finish(self, job_id: str, *, state: JobState, live: _Live, result: dict[str, Any] | None) -> None:
+    async def _finish(self, job_id: str, *, state: JobState, live: LiveProgress, result: dict[str, Any] | None) -> None:
         try:
-            await self._write(
-                job_id,
-                state=state,
-                phase="done",
-                done=live.done,
-                total=live.total,
-                errors=[asdict(error) for error in live.errors],
-                result=result,
-                finished_at=utcnow(),
-            )
+            await self.store.finish(job_id, state=state, live=live, result=result)
         except Exception:
             logger.exception("knowledge job %s: its end (%s) could not be recorded", job_id, state)
 
     async def _expire_if_stale(self, status: JobStatus) -> JobStatus:
-        if status.state not in ACTIVE_STATES or status.id in self._tasks:
-            return status
-        silent = utcnow() - status.updated_at
-        if silent < timedelta(seconds=self.stale_after_s):
-            return status
-        message = (
-            f"the worker running this job stopped (no progress report for {int(silent.total_seconds())} s); "
-            "documents it finished are ingested, the rest are not: start the job again"
-        )
-        errors = [*status.errors, JobError(message=message)]
-        async with self.db.session() as session:
-            await session.execute(
-                update(KnowledgeJob)
-                .where(KnowledgeJob.id == status.id, KnowledgeJob.state.in_(ACTIVE_STATES))
-                .values(state="failed", phase="done", errors=[asdict(e) for e in errors], finished_at=utcnow())
-            )
-        async with self.db.session() as session:
-            row = await session.get(KnowledgeJob, status.id)
-            return JobStatus.from_row(row) if row is not None else status
-
-
-__all__ = [
-    "JobError",
-    "JobStatus",
-    "KnowledgeJobs",
-    "KnowledgeNotFoundError",
-    "UploadOptions",
-    "check_index_name",
-    "safe_file_name",
-]
+        return await self.store.expire_if_stale(status, running_here=status.id in self._tasks)

@@ -22,72 +22,51 @@ Rules, in English and Danish:
   Italien", "italiensk", "American") and wine colours ("rødvin" → a ``type`` of ``Red``). A longer
   match wins over a shorter one inside it ("Tinta de Toro" over "Toro"); "not"/"ikke"/"except"
   just before a value makes it ``ne``.
+
+:class:`CatalogueFields` lives in :mod:`samtale.knowledge.catalogue_fields` and the LLM extractor in
+:mod:`samtale.knowledge.llm_filters`; both are re-exported here.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from samtale.knowledge.catalogue_fields import (
+    CATEGORICAL_FIELDS,
+    COLOUR_ALIASES,
+    COLOUR_FIELDS,
+    COUNTRY_ALIASES,
+    MAX_VALUES_PER_FIELD,
+    MIN_FIELD_COVERAGE,
+    STOP_VALUES,
+    CatalogueFields,
+    normal_text,
+)
 from samtale.knowledge.filters import Filters
 from samtale.knowledge.lexical import fold
-from samtale.knowledge.types import MetadataValue
-from samtale.llm.base import ChatMessage, GenerationRequest, LLMProvider
+from samtale.knowledge.llm_filters import LLMFilterExtractor, filters_schema, validated_llm_filters
+
+__all__ = [
+    "CATEGORICAL_FIELDS",
+    "COLOUR_ALIASES",
+    "COLOUR_FIELDS",
+    "COUNTRY_ALIASES",
+    "MAX_VALUES_PER_FIELD",
+    "MIN_FIELD_COVERAGE",
+    "STOP_VALUES",
+    "CatalogueFields",
+    "ChosenFilters",
+    "FilterMode",
+    "LLMFilterExtractor",
+    "choose_filters",
+    "filters_schema",
+    "rule_filters",
+    "validated_llm_filters",
+]
 
 FilterMode = Literal["off", "rules", "llm"]
-
-#: Categorical field names (folded, non-word runs as ``_``), in priority order.
-CATEGORICAL_FIELDS = (
-    "country",
-    "province",
-    "region",
-    "region_1",
-    "regionname",
-    "region_name",
-    "variety",
-    "grape",
-    "type",
-    "wine_type",
-    "color",
-    "colour",
-    "product_type",
-    "category",
-)
-#: Share of an index's chunks that must carry a field before questions are filtered on it.
-MIN_FIELD_COVERAGE = 0.5
-#: A categorical field with more distinct values than this is left out (it is a name, not a category).
-MAX_VALUES_PER_FIELD = 5000
-STOP_VALUES = frozenset({"other", "others", "unknown", "n/a", "none", "misc", "various", "blend"})
-
-COUNTRY_ALIASES: dict[str, tuple[str, ...]] = {
-    "us": ("usa", "u s a", "united states", "america", "american", "amerika", "amerikansk", "amerikanske"),
-    "italy": ("italien", "italian", "italiensk", "italienske"),
-    "france": ("frankrig", "french", "fransk", "franske"),
-    "spain": ("spanien", "spanish", "spansk", "spanske"),
-    "germany": ("tyskland", "german", "tysk", "tyske"),
-    "portugal": ("portuguese", "portugisisk", "portugisiske"),
-    "austria": ("østrig", "austrian", "østrigsk", "østrigske"),
-    "south africa": ("sydafrika", "south african", "sydafrikansk", "sydafrikanske"),
-    "australia": ("australien", "australian", "australsk", "australske"),
-    "new zealand": ("new zealandsk", "newzealandsk"),
-    "chile": ("chilean", "chilensk", "chilenske"),
-    "argentina": ("argentinian", "argentine", "argentinsk", "argentinske"),
-    "greece": ("grækenland", "greek", "græsk", "græske"),
-    "hungary": ("ungarn", "hungarian", "ungarsk", "ungarske"),
-    "california": ("californian", "californien", "californisk", "californiske"),
-}
-COLOUR_ALIASES: dict[str, tuple[str, ...]] = {
-    "red": ("reds", "red wine", "red wines", "røde", "rødvin", "rødvine", "rød vin", "røde vine", "rød"),
-    "white": ("whites", "white wine", "white wines", "hvide", "hvidvin", "hvidvine", "hvid vin", "hvide vine", "hvid"),
-    "rosé": ("rose", "rosé wine", "rosévin", "rosevin"),
-    "sparkling": ("sparkling wine", "bubbles", "mousserende", "mousserende vin", "bobler"),
-    "dessert": ("dessert wine", "dessertvin", "sweet wine", "hedvin"),
-}
-COLOUR_FIELDS = frozenset({"type", "wine_type", "color", "colour"})
 
 _NUM = r"(\d{1,7}(?:[.,]\d{1,2})?)"
 _CUR = r"(?:\$|us\$|usd|dollars?|bucks|kr\.?|kroner|kroner\b|dkk|€|eur|euros?|£|gbp|pounds?)"
@@ -108,15 +87,6 @@ _POINTS_RE = re.compile(
     re.I,
 )
 _NEGATION_RE = re.compile(r"(?:\bnot|\bno|\bikke|\bexcept|\bundtagen|\bwithout|\buden|\bbut not)\s+(?:\w+\s+){0,2}$")
-_WORDS_RE = re.compile(r"[^\w$€£]+")
-
-
-def _field_key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", fold(name)).strip("_")
-
-
-def _normal(text: str) -> str:
-    return " " + _WORDS_RE.sub(" ", fold(text)).strip() + " "
 
 
 def _number(text: str | None) -> float | None:
@@ -124,100 +94,6 @@ def _number(text: str | None) -> float | None:
         return None
     value = float(text.replace(",", "."))
     return int(value) if value.is_integer() else value
-
-
-@dataclass(slots=True)
-class CatalogueFields:
-    """What an index's metadata offers for filters: numeric fields and categorical values.
-
-    Attributes:
-        numeric: ``{field: (smallest, largest)}`` for fields holding numbers.
-        values: ``{field: {folded value: value as stored}}`` for categorical fields (see module doc).
-        price_field: the price field, if any; ``points_field``: the rating field, if any.
-    """
-
-    numeric: dict[str, tuple[float, float]] = field(default_factory=dict)
-    values: dict[str, dict[str, str]] = field(default_factory=dict)
-    price_field: str | None = None
-    points_field: str | None = None
-    _patterns: list[tuple[str, re.Pattern[str], dict[str, str]]] = field(default_factory=list)
-
-    @classmethod
-    def from_metadata(cls, metadata: Sequence[Mapping[str, MetadataValue]]) -> CatalogueFields:
-        """Inspect every chunk's metadata (CPU-bound: run it in a worker thread for big indexes)."""
-        numbers: dict[str, list[float]] = {}
-        strings: dict[str, dict[str, str]] = {}
-        carried: dict[str, int] = {}
-        for row in metadata:
-            for name, value in row.items():
-                if isinstance(value, bool) or value is None:
-                    continue
-                if isinstance(value, int | float):
-                    numbers.setdefault(name, []).append(float(value))
-                    carried[name] = carried.get(name, 0) + 1
-                elif isinstance(value, str) and _field_key(name) in CATEGORICAL_FIELDS and value.strip():
-                    strings.setdefault(name, {}).setdefault(fold(value).strip(), value)
-                    carried[name] = carried.get(name, 0) + 1
-        # A filter excludes every chunk without its field, so a field only some of the catalogue
-        # carries (a `colour` column of one feed among several) would hide the rest: skip it.
-        least = MIN_FIELD_COVERAGE * len(metadata)
-        numbers = {name: found for name, found in numbers.items() if carried[name] >= least}
-        strings = {name: found for name, found in strings.items() if carried[name] >= least}
-        fields = cls(numeric={name: (min(found), max(found)) for name, found in numbers.items()})
-        order = {key: position for position, key in enumerate(CATEGORICAL_FIELDS)}
-        for name in sorted(strings, key=lambda n: order[_field_key(n)]):
-            if len(strings[name]) <= MAX_VALUES_PER_FIELD:
-                fields.values[name] = strings[name]
-        for name in fields.numeric:
-            key = _field_key(name)
-            if fields.price_field is None and (key == "price" or key.endswith("price")):
-                fields.price_field = name
-            if fields.points_field is None and key in ("points", "rating"):
-                fields.points_field = name
-        fields._compile()
-        return fields
-
-    def _compile(self) -> None:
-        for name, known in self.values.items():
-            phrases: dict[str, str] = {}
-            for folded, original in known.items():
-                if folded in STOP_VALUES or len(folded) <= 3:
-                    continue
-                phrases[_normal(original).strip()] = original
-            aliases = COLOUR_ALIASES if _field_key(name) in COLOUR_FIELDS else COUNTRY_ALIASES
-            for canonical, words in aliases.items():
-                target = known.get(canonical) or next(
-                    (original for folded, original in known.items() if folded.split(" ")[0] == canonical), None
-                )
-                if target is not None:
-                    for word in (canonical, *words):
-                        if len(word) > 2:  # "us" is a pronoun: short names match only in their own case
-                            phrases.setdefault(_normal(word).strip(), target)
-            phrases.pop("", None)
-            if phrases:
-                alternation = "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
-                self._patterns.append((name, re.compile(rf"(?<= )(?:{alternation})(?= )"), phrases))
-
-    @property
-    def empty(self) -> bool:
-        """True when no rule can ever apply (no price, rating or categorical field)."""
-        return self.price_field is None and self.points_field is None and not self.values
-
-    def describe(self, *, examples: int = 12) -> list[dict[str, Any]]:
-        """The fields for an LLM prompt: name, kind, range or some example values."""
-        described: list[dict[str, Any]] = [
-            {"field": name, "kind": "number", "min": low, "max": high} for name, (low, high) in self.numeric.items()
-        ]
-        for name, known in self.values.items():
-            described.append({"field": name, "kind": "category", "examples": sorted(known.values())[:examples]})
-        return described
-
-    def short_values(self) -> dict[str, dict[str, str]]:
-        """``{field: {value: value}}`` of values of three letters or fewer (matched case-sensitively)."""
-        return {
-            name: {original: original for folded, original in known.items() if 0 < len(folded) <= 3}
-            for name, known in self.values.items()
-        }
 
 
 def _price_filters(question: str, price_field: str) -> dict[str, float]:
@@ -272,16 +148,16 @@ def rule_filters(question: str, fields: CatalogueFields) -> dict[str, Any]:
         points = _points_filters(question)
         if points:
             found[fields.points_field] = points
-    normal = _normal(question)
+    normal = normal_text(question)
     candidates: list[tuple[int, int, int, str, str]] = []  # (-length, priority, start, field, value)
-    for priority, (name, pattern, phrases) in enumerate(fields._patterns):
+    for priority, (name, pattern, phrases) in enumerate(fields.patterns):
         for match in pattern.finditer(normal):
             candidates.append((-len(match.group(0)), priority, match.start(), name, phrases[match.group(0)]))
     for priority, (name, short) in enumerate(fields.short_values().items()):
         for value in short:
             for match in re.finditer(rf"(?<![\w]){re.escape(value)}(?![\w])", question):
                 prefix = question[: match.start()]
-                start = len(_normal(prefix)) if prefix.strip() else 1
+                start = len(normal_text(prefix)) if prefix.strip() else 1
                 candidates.append((-len(value), priority, start, name, value))
     taken: list[tuple[int, int]] = []
     positive: dict[str, list[str]] = {}
@@ -300,105 +176,6 @@ def rule_filters(question: str, fields: CatalogueFields) -> dict[str, Any]:
         if name not in found:
             found[name] = {"ne": values[0]}
     return found
-
-
-def filters_schema(fields: CatalogueFields) -> dict[str, Any]:
-    """The OpenAI ``response_format`` asking for ``{"filters": [{field, op, value}]}`` over ``fields``."""
-    names = list(fields.numeric) + list(fields.values)
-    return {
-        "type": "json_schema",
-        "json_schema": {
-            "name": "catalogue_filters",
-            "strict": True,
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "filters": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "field": {"type": "string", "enum": names},
-                                "op": {"type": "string", "enum": ["eq", "in", "lt", "lte", "gt", "gte"]},
-                                "value": {"type": ["string", "number", "array"], "items": {"type": "string"}},
-                            },
-                            "required": ["field", "op", "value"],
-                            "additionalProperties": False,
-                        },
-                    }
-                },
-                "required": ["filters"],
-                "additionalProperties": False,
-            },
-        },
-    }
-
-
-def validated_llm_filters(answer: str, fields: CatalogueFields) -> dict[str, Any]:
-    """The filters of an LLM's JSON answer that name real fields with values the catalogue holds.
-
-    Anything else (unknown field or value, a range on a category, text that is not JSON) is dropped.
-    """
-    try:
-        document = json.loads(answer)
-    except ValueError:
-        return {}
-    items = document.get("filters") if isinstance(document, dict) else None
-    found: dict[str, Any] = {}
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict):
-            continue
-        name, operator, value = item.get("field"), item.get("op"), item.get("value")
-        if name in fields.numeric and operator in ("lt", "lte", "gt", "gte", "eq"):
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                found.setdefault(name, {})[operator] = value
-        elif name in fields.values and operator in ("eq", "in"):
-            known = fields.values[name]
-            wanted = value if isinstance(value, list) else [value]
-            matched = [known[fold(str(v)).strip()] for v in wanted if fold(str(v)).strip() in known]
-            if matched:
-                found[name] = matched[0] if len(matched) == 1 else matched
-    return found
-
-
-class LLMFilterExtractor:
-    """Asks the chatbot's LLM for filters with structured output; the answer is validated.
-
-    Args:
-        provider: the flow's LLM provider.
-        model: the model to ask; None = the provider's.
-        timeout_s: how long to wait before going on without LLM filters.
-    """
-
-    def __init__(self, *, provider: LLMProvider, model: str | None = None, timeout_s: float = 5.0) -> None:
-        self.provider = provider
-        self.model = model
-        self.timeout_s = timeout_s
-
-    async def extract(self, question: str, fields: CatalogueFields) -> dict[str, Any]:
-        """Filters for ``question`` (``{}`` when the LLM names none that the catalogue can use).
-
-        Raises:
-            LLMError: the provider failed; TimeoutError: no answer within ``timeout_s``.
-        """
-        prompt = (
-            "Turn the shopper's question into filters over this product catalogue. Use only the fields "
-            "listed and only conditions the shopper states (a price limit, a country, a grape...). "
-            "Category values must be written as the catalogue writes them. Answer JSON "
-            '{"filters": [{"field": ..., "op": "eq|in|lt|lte|gt|gte", "value": ...}]}; '
-            'answer {"filters": []} when the question states no condition.\n\n'
-            f"Fields: {json.dumps(fields.describe(), ensure_ascii=False)}\n\nQuestion: {question}"
-        )
-        request = GenerationRequest(
-            messages=[ChatMessage(role="user", content=prompt)],
-            question=question,
-            model=self.model,
-            temperature=0.0,
-            max_tokens=200,
-            response_format=filters_schema(fields),
-        )
-        completion = await asyncio.wait_for(self.provider.complete(request), timeout=self.timeout_s)
-        return validated_llm_filters(completion.text, fields)
 
 
 @dataclass(frozen=True, slots=True)

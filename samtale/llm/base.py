@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential
 
 from samtale.errors import ErrorCategory, ServiceError
-from samtale.knowledge.types import ContextChunk
+from samtale.llm.context import ContextChunk
 
 Role = Literal["system", "user", "assistant"]
 Language = Literal["en", "da"]

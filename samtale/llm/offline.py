@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from samtale.knowledge.types import ContextChunk, MetadataValue
 from samtale.llm.base import (
     Completion,
     GenerationRequest,
@@ -33,6 +32,7 @@ from samtale.llm.base import (
     count_words,
     word_pieces,
 )
+from samtale.llm.context import ContextChunk, MetadataValue
 from samtale.llm.offline_text import QueryTerms, first_sentence, idf, sentences, strip_front_matter
 
 TITLE_KEYS = ("title", "name", "product_name", "product", "product name")

@@ -122,3 +122,41 @@ async def log_exception(
     else:
         category, code, message = ErrorCategory.NETWORK, "unexpected_error", f"{type(error).__name__}: {error}"
     await log_error(db=db, category=category, code=code, message=message, chatbot_id=chatbot_id, context=context)
+
+
+async def log_turn_failure(
+    *,
+    db: Database,
+    chatbot_id: str,
+    category: ErrorCategory | str,
+    message: str,
+    streaming_session_id: str | None,
+    flow_type: str | None,
+    provider: str | None,
+) -> None:
+    """:func:`log_error` for a turn the recorder wrote as failed: code ``turn_<category>``, with the
+    turn's stream, flow and LLM provider as context.
+
+    Args:
+        db: the process database.
+        chatbot_id: the chatbot whose turn failed.
+        category: the turn's error category (an :class:`~samtale.errors.ErrorCategory` or its value,
+            as the turn's metrics carry it).
+        message: what went wrong, for an operator (masked before it is stored).
+        streaming_session_id: the turn's stream id, when it streamed.
+        flow_type: the flow that handled the turn (``main``, ``apiflow``…), when known.
+        provider: the LLM provider's name, when one was called.
+
+    Raises:
+        ValueError: ``category`` is not one of :class:`~samtale.errors.ErrorCategory`'s values.
+        Nothing else: a failing database is written to the log instead (see :func:`log_error`).
+    """
+    resolved = ErrorCategory(category)
+    await log_error(
+        db=db,
+        category=resolved,
+        code=f"turn_{resolved.value}",
+        message=message,
+        chatbot_id=chatbot_id,
+        context={"streaming_session_id": streaming_session_id, "flow_type": flow_type, "provider": provider},
+    )

@@ -19,11 +19,11 @@ from rich.console import Console
 from rich.table import Table
 
 from samtale.errors import SamtaleError
+from samtale.knowledge.embedders import build_embedder
 from samtale.routing.evaluation import EvaluationReport, evaluate_router
 from samtale.routing.examples import import_examples, load_chatbot_config, read_labelled_csv
 from samtale.routing.llm import build_classifiers
 from samtale.routing.router import Router
-from samtale.services import build_embedder
 from samtale.settings import get_settings
 from samtale.storage.db import create_database
 

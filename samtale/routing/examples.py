@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from samtale.chatbots.routing_validation import route_keys, validate_routing
 from samtale.chatbots.schema import ChatbotConfig
 from samtale.errors import InputError, NotFoundError
-from samtale.routing.validation import route_keys, validate_routing
 from samtale.storage.db import Database
 from samtale.storage.models import Chatbot, Integration, PromptTemplate
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from samtale.routing.config import KeywordRule
+from samtale.chatbots.routing_config import KeywordRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +22,7 @@ class KeywordMatcher:
 
     Args:
         rules: the ``routing.keywords`` rules, in order (validated by
-            :func:`samtale.routing.validation.validate_routing`).
+            :func:`samtale.chatbots.routing_validation.validate_routing`).
     """
 
     def __init__(self, rules: list[KeywordRule]) -> None:

@@ -21,13 +21,13 @@ import httpx
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from samtale.chatbots.routing_validation import CLASSIFIER_FLOW_TYPES, classifier_template, routable_flows, route_keys
 from samtale.chatbots.schema import ChatbotConfig
 from samtale.errors import SamtaleError
 from samtale.llm.base import ChatMessage, GenerationRequest, LLMProvider
 from samtale.llm.factory import create_provider
 from samtale.routing.history import recent_turns
 from samtale.routing.types import Classifier
-from samtale.routing.validation import CLASSIFIER_FLOW_TYPES, classifier_template, routable_flows, route_keys
 from samtale.settings import Settings
 
 ANSWER_PREVIEW_CHARS = 200

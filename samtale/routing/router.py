@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from cachetools import LRUCache
 
+from samtale.chatbots.routing_validation import route_keys, validate_routing
 from samtale.chatbots.schema import ChatbotConfig
 from samtale.errors import SamtaleError
 from samtale.knowledge.embedders import LOCAL_MODEL_NAME, Embedder
@@ -37,7 +38,6 @@ from samtale.routing.keywords import KeywordMatcher
 from samtale.routing.llm import LLMRouter
 from samtale.routing.semantic import SemanticModel, get_semantic_model
 from samtale.routing.types import MAIN, Classifier, RoutingDecision, RoutingError, Vector
-from samtale.routing.validation import route_keys, validate_routing
 
 QUERY_CACHE_SIZE = 4096
 

@@ -3,7 +3,8 @@
 Exception tree::
 
     InputError
-    └── RoutingConfigError      a chatbot's routing config is refused (names the flow)
+    └── RoutingConfigError      a chatbot's routing config is refused (names the flow; defined in
+                                samtale.chatbots.routing_config, re-exported here)
     ServiceError
     └── RoutingError            routing could not run (the embedder failed)
 """
@@ -16,17 +17,12 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from samtale.errors import ErrorCategory, InputError, ServiceError
+from samtale.chatbots.routing_config import MAIN, RoutingConfigError
+from samtale.errors import ErrorCategory, ServiceError
+
+__all__ = ["MAIN", "Classifier", "RoutingConfigError", "RoutingDecision", "RoutingError", "Vector"]
 
 Vector = npt.NDArray[np.float32]
-
-MAIN = "main"
-
-
-class RoutingConfigError(InputError):
-    """A chatbot's routing configuration is refused; the message names the flow at fault."""
-
-    code = "invalid_routing_config"
 
 
 class RoutingError(ServiceError):
