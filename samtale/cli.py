@@ -50,7 +50,7 @@ def run_async(make: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(make())  # type: ignore[arg-type]
     except SamtaleError as exc:
         console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -119,7 +119,7 @@ def chatbots_import(path: Annotated[Path, typer.Argument(exists=True, dir_okay=F
         configs = parse_chatbot_documents(path.read_text(encoding="utf-8"))
     except SamtaleError as exc:
         console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
 
     async def work() -> None:
         db = create_database(settings.database_url)
@@ -204,7 +204,7 @@ def chat(
             config = client.get(f"/api/conversation-config/{chatbot}")
         except httpx.HTTPError:
             console.print(f"[red]error:[/red] no samtale server answers at {url}; start one with `samtale serve`")
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None
         if config.status_code != 200:
             console.print(f"[red]error:[/red] {config.json()['error']['message']}")
             raise typer.Exit(1)

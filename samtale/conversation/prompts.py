@@ -67,9 +67,11 @@ def render_template(*, name: str, source: str, variables: Mapping[str, Any]) -> 
     try:
         return _compile(source).render(**variables)
     except jinja2.TemplateSyntaxError as exc:
-        raise PromptTemplateError(f"prompt template '{name}' has a syntax error on line {exc.lineno}: {exc.message}")
+        raise PromptTemplateError(
+            f"prompt template '{name}' has a syntax error on line {exc.lineno}: {exc.message}"
+        ) from exc
     except (jinja2.UndefinedError, jinja2.exceptions.SecurityError, TypeError, ValueError) as exc:
-        raise PromptTemplateError(f"prompt template '{name}' failed to render: {exc}")
+        raise PromptTemplateError(f"prompt template '{name}' failed to render: {exc}") from exc
 
 
 def context_as_text(context: Sequence[ContextChunk]) -> str:

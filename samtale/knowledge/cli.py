@@ -58,7 +58,7 @@ def _run(work: Callable[[Database], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except SamtaleError as exc:
         console.print(f"[red]error[/red] {exc.message}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
 
 
 @kb_app.command("ingest")
@@ -186,7 +186,7 @@ def eval_command(
             index_weights[index] = fusion_weights(loaded)
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         console.print(f"[red]error[/red] fusion weights: {exc}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
 
     async def work(db: Database) -> EvalReport:
         items = load_questions(questions)
@@ -236,7 +236,7 @@ def export_onnx_command(
         model_file = export_onnx(target_dir=target_dir, force=force)
     except SamtaleError as exc:
         console.print(f"[red]error[/red] {exc.message}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     console.print(f"{model_file} ready in {time.perf_counter() - started:.1f} s")
     if settings.embedding_runtime == "torch":
         console.print("SAMTALE_EMBEDDING_RUNTIME=torch: set it to auto or onnx to use the export")

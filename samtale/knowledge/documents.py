@@ -100,7 +100,9 @@ def read_file_bytes(path: Path, *, source: str, max_bytes: int = DEFAULT_MAX_FIL
             )
         return path.read_bytes()
     except OSError as exc:
-        raise KnowledgeInputError(f"{source} cannot be read: {exc.strerror or exc}", details={"source": source})
+        raise KnowledgeInputError(
+            f"{source} cannot be read: {exc.strerror or exc}", details={"source": source}
+        ) from exc
 
 
 def decode_utf8(data: bytes, *, source: str) -> str:
@@ -115,7 +117,7 @@ def decode_utf8(data: bytes, *, source: str) -> str:
         raise KnowledgeInputError(
             f"{source} is not UTF-8 text (invalid byte at offset {exc.start}); save it as UTF-8 and ingest it again",
             details={"source": source, "offset": exc.start},
-        )
+        ) from exc
 
 
 def read_text_file(path: Path, *, source: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> str:

@@ -218,7 +218,7 @@ def parse_json(content: str, *, source: str, options: JsonOptions | None = None)
     try:
         value = orjson.loads(content)
     except orjson.JSONDecodeError as exc:
-        raise KnowledgeInputError(f"{source}: not valid JSON ({exc})", details={"source": source})
+        raise KnowledgeInputError(f"{source}: not valid JSON ({exc})", details={"source": source}) from exc
     if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
         return _records(list(enumerate(value, start=1)), source=source, options=options or JsonOptions(), what="item")
     blocks = json_outline(value)

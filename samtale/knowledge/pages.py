@@ -49,7 +49,9 @@ def parse_html(data: bytes, *, source: str) -> Document:
         )
         metadata = trafilatura.extract_metadata(data)
     except Exception as exc:  # trafilatura/lxml raise many types on broken markup
-        raise KnowledgeInputError(f"{source}: the HTML page cannot be read ({exc})", details={"source": source})
+        raise KnowledgeInputError(
+            f"{source}: the HTML page cannot be read ({exc})", details={"source": source}
+        ) from exc
     if not text or not text.strip():
         raise KnowledgeInputError(
             f"{source}: the HTML page has no main text to ingest (empty, or only navigation and scripts)",
@@ -101,7 +103,7 @@ def parse_pdf(data: bytes, *, source: str) -> Document:
         raise KnowledgeInputError(
             f"{source}: the file is not a readable PDF ({exc}); it may be damaged or incomplete",
             details={"source": source},
-        )
+        ) from exc
     texts: list[str] = []
     for number, page in enumerate(pages, start=1):
         try:

@@ -236,7 +236,7 @@ def parse_csv(content: str, *, source: str, options: CsvOptions | None = None) -
     try:
         header = [name.strip() for name in next(reader)]
     except StopIteration:
-        raise KnowledgeInputError(f"{source}: the CSV file is empty", details={"source": source})
+        raise KnowledgeInputError(f"{source}: the CSV file is empty", details={"source": source}) from None
     if is_shopify_header(header):
         return parse_shopify_csv(content, source=source)
     id_column = _check_columns(header, [opts.id_column], what="id column", source=source)[0] if opts.id_column else None
