@@ -30,7 +30,6 @@ SHOPPER_NAMESPACE = uuid.UUID("5d1c7f3e-6b1a-4c2e-9a57-2f8e0c4b9d61")
 """The UUID5 namespace of shopper ids (migration 0004 holds a frozen copy)."""
 
 
-
 def _users_table() -> Table:
     table = Shopper.__table__
     assert isinstance(table, Table)
