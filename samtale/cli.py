@@ -198,6 +198,7 @@ def chat(
 ) -> None:
     """Chat with a chatbot in the terminal; answers stream as they are written (server must run)."""
     session_id: str | None = None
+    session_token: str | None = None
     out = Console()
     with httpx.Client(base_url=url, timeout=httpx.Timeout(60.0, connect=5.0)) as client:
         try:
@@ -217,11 +218,16 @@ def chat(
             if not text:
                 break
             body = {"user_id": user, "chatbot_id": chatbot, "message_text": text, "session_id": session_id}
-            with client.stream("POST", "/api/process-message", json=body, headers={"Accept": "text/event-stream"}) as r:
+            headers = {"Accept": "text/event-stream"}
+            if session_token is not None:
+                headers["X-Session-Token"] = session_token  # continuing the conversation needs its token
+            with client.stream("POST", "/api/process-message", json=body, headers=headers) as r:
                 if r.status_code != 200:
                     r.read()
                     out.print(f"[red]{r.json()['error']['message']}[/red]")
                     continue
+                if session_id is None:
+                    session_token = r.headers.get("X-Session-Token")
                 session_id = r.headers.get("X-Session-Id", session_id)
                 sys.stdout.write("bot> ")
                 event = ""

@@ -15,10 +15,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cachetools import TTLCache
+
 from samtale.chatbots.schema import ChatbotConfig, FlowConfig
-from samtale.chatbots.service import get_chatbot
+from samtale.chatbots.service import get_chatbot, identity_secret
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
 from samtale.conversation.service import ConversationService
+from samtale.conversation.turn_lock import LocalTurnLocks, RedisTurnLocks, TurnLocks
 from samtale.http.pools import HttpPools, PoolsConfig
 from samtale.knowledge.embedders import Embedder, build_embedder
 from samtale.knowledge.jobs import KnowledgeJobs
@@ -43,6 +46,9 @@ from samtale.streaming.redis_hub import RedisStreamHub
 __all__ = ["Services", "build_embedder"]
 
 logger = logging.getLogger(__name__)
+
+IDENTITY_SECRET_TTL_S = 30.0
+"""How long a worker keeps a chatbot's decrypted identity secret (seconds)."""
 
 
 @dataclass
@@ -76,6 +82,12 @@ class Services:
         )
         self.routers = RouterRegistry(embedder=self.embedder, settings=self.settings, http_client=self.pools.ai)
         self.recorder.on_written = self._after_turns
+        self._identity_secrets: TTLCache[str, str | None] = TTLCache(maxsize=10_000, ttl=IDENTITY_SECRET_TTL_S)
+        self.turn_locks: TurnLocks = (
+            RedisTurnLocks(url=self.settings.redis_url, ttl_s=self.settings.turn_lock_ttl_s)
+            if self.settings.redis_url
+            else LocalTurnLocks(ttl_s=self.settings.turn_lock_ttl_s)
+        )
         self.conversation = ConversationService(
             db=self.db,
             hub=self.hub,
@@ -87,6 +99,10 @@ class Services:
             retriever=self.retriever,
             max_message_chars=self.settings.max_message_chars,
             llm_retries=self.settings.llm_retries,
+            locks=self.turn_locks,
+            identity_secret=self.identity_secret_for,
+            persist_wait_s=self.settings.turn_persist_wait_s,
+            lock_ttl_s=self.settings.turn_lock_ttl_s,
         )
         self.knowledge_jobs = KnowledgeJobs(
             db=self.db,
@@ -192,8 +208,23 @@ class Services:
         return await get_chatbot(db=self.db, chatbot_id=chatbot_id, cache=self.caches.config)
 
     async def invalidate_chatbot(self, chatbot_id: str) -> None:
-        """Forget a chatbot's cached config in every worker (after an admin write)."""
+        """Forget a chatbot's cached config in every worker (after an admin write), and this
+        worker's copy of its identity secret (other workers' expire within ``IDENTITY_SECRET_TTL_S``)."""
         await self.caches.config.delete(chatbot_id)
+        self._identity_secrets.pop(chatbot_id, None)
+
+    async def identity_secret_for(self, chatbot_id: str) -> str | None:
+        """A chatbot's identity secret for verifying ``user_hash``, decrypted; kept in this process
+        only (never in Redis) for ``IDENTITY_SECRET_TTL_S`` seconds.
+
+        Raises:
+            ChatbotNotFoundError: unknown chatbot. SecretError: it cannot be decrypted.
+        """
+        if chatbot_id in self._identity_secrets:
+            return self._identity_secrets[chatbot_id]
+        secret = await identity_secret(db=self.db, chatbot_id=chatbot_id, secret_key=self.settings.secret_key)
+        self._identity_secrets[chatbot_id] = secret
+        return secret
 
     @property
     def demo_simulator_app(self) -> Any:
@@ -237,6 +268,7 @@ class Services:
             await self.scheduler.shutdown()
         await self.conversation.drain()
         await self.recorder.close()
+        await self.turn_locks.aclose()
         await self.hub.aclose()
         await self.caches.aclose()
         await self.trackers.aclose()

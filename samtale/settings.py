@@ -123,6 +123,19 @@ class Settings(BaseSettings):
     stream_retention_s: float = 900.0
     stream_heartbeat_s: float = 15.0
 
+    # Conversations (issue 13): one turn at a time per conversation, across workers
+    turn_lock_ttl_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="lease of a conversation's turn lock (Redis when configured), seconds; longer than any turn",
+    )
+    turn_persist_wait_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="how long a turn waits for the previous turn of its conversation to be stored once that "
+        "turn's answer has ended (a turn still generating is refused with 409 at once)",
+    )
+
     # Outbound HTTP pools (seed 000 §4.1: AI 5 connections / 45 s, orders 3 / 15 s, general 10 / 30 s)
     pool_ai_connections: int = 5
     pool_ai_timeout_s: float = 45.0

@@ -12,6 +12,7 @@ from fastapi.responses import ORJSONResponse
 from samtale.api.deps import OptionalApiKeyDep, ServicesDep, SessionTokenDep, require_chatbot_access
 from samtale.api.schemas import ProcessMessageRequest, ProcessMessageResponse, StreamEventsResponse
 from samtale.chatbots.apikeys import ApiKeyInfo
+from samtale.conversation.access import Credentials
 from samtale.errors import AuthError, InputError, PermissionDeniedError, UnsupportedMediaError
 from samtale.streaming.hub import StreamEvent, StreamNotFoundError, hash_token
 from samtale.streaming.sse import SSE_HEADERS, EventStreamResponse, sse_from_events, sse_from_stream
@@ -25,11 +26,21 @@ MAX_WAIT_S = 30.0
     response_model=ProcessMessageResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "ids, or the SSE stream itself"}},
 )
-async def process_message(body: ProcessMessageRequest, request: Request, services: ServicesDep) -> Any:
+async def process_message(
+    body: ProcessMessageRequest,
+    request: Request,
+    services: ServicesDep,
+    token: SessionTokenDep,
+    x_user_hash: Annotated[str | None, Header(max_length=128)] = None,
+) -> Any:
     """Start answering a shopper's message.
 
     Answers at once with the ids and the URLs to read the answer from. With
-    ``Accept: text/event-stream`` the same call streams the answer directly.
+    ``Accept: text/event-stream`` the same call streams the answer directly. Continuing a
+    stored ``session_id`` needs its session token (``X-Session-Token`` or ``session_token``) or
+    the shopper's verified identity (``X-User-Hash`` or ``user_hash``): 401 without either, 404
+    when they do not fit, 409 ``turn_in_progress`` while the conversation's previous message is
+    still being answered.
     """
     received = time.perf_counter()
     if body.image_data is not None:
@@ -39,6 +50,9 @@ async def process_message(body: ProcessMessageRequest, request: Request, service
         user_id=body.user_id,
         message=body.message_text,
         session_id=body.session_id,
+        credentials=Credentials(
+            session_token=token or body.session_token, user_hash=x_user_hash or body.user_hash
+        ),
         client_history=[(item.role, item.content) for item in body.conversation_history],
         received_at=received,
     )
@@ -46,7 +60,12 @@ async def process_message(body: ProcessMessageRequest, request: Request, service
     if "text/event-stream" in request.headers.get("accept", ""):
         return EventStreamResponse(
             sse_from_stream(stream, after=0, heartbeat_s=services.settings.stream_heartbeat_s),
-            headers={**SSE_HEADERS, "X-Session-Id": handle.session_id, "X-Streaming-Session-Id": stream.id},
+            headers={
+                **SSE_HEADERS,
+                "X-Session-Id": handle.session_id,
+                "X-Streaming-Session-Id": stream.id,
+                "X-Session-Token": handle.session_token,
+            },
         )
     token = handle.session_token
     return ORJSONResponse(

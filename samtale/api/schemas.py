@@ -34,6 +34,18 @@ class ProcessMessageRequest(BaseModel):
     image_data: dict[str, Any] | None = None
     conversation_history: list[HistoryItem] = Field(default_factory=list, max_length=100)
     session_id: str | None = Field(default=None, max_length=64)
+    session_token: str | None = Field(
+        default=None,
+        max_length=200,
+        description="continuing a stored session_id: the session_token its first turn returned "
+        "(or the X-Session-Token header)",
+    )
+    user_hash: str | None = Field(
+        default=None,
+        max_length=128,
+        description="the shopper's verified identity: hex(HMAC-SHA256(identity_secret, user_id)) computed by "
+        "the shop's backend (or the X-User-Hash header); reaches all of this user's conversations",
+    )
     configuration: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -16,6 +16,7 @@ One document per chatbot (DESIGN section 4)::
     routing: {strategy: keywords, keywords: [{route_key: order, pattern: "#\\d+"}]}
     integrations:
       - {name: shop, kind: shopify, settings: {shop: demo}, secrets: {access_token: "${SHOPIFY_TOKEN}"}}
+    identity_secret: ${VINHUSET_IDENTITY_SECRET}   # signs verified shoppers' user ids (optional)
 
 Flow types keep the seeds' names (``main``, ``flow2``…``flow4``, ``apiflow``, ``metadata``,
 ``metadata2``); a flow's ``route_key`` is the label the router emits (vinhuset: flow3 =
@@ -31,7 +32,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from samtale.chatbots.routing_config import RoutingConfig
-from samtale.chatbots.secrets import is_env_reference
+from samtale.chatbots.secrets import REDACTED, is_env_reference
 
 FlowType = Literal["main", "flow2", "flow3", "flow4", "apiflow", "metadata", "metadata2"]
 Language = Literal["en", "da"]
@@ -168,6 +169,23 @@ class ChatbotConfig(BaseModel):
     integrations: list[IntegrationConfig] = Field(default_factory=list)
     topics: list[str] = Field(default_factory=list)
     substitutions: dict[str, str] = Field(default_factory=dict)
+    identity_secret: str | None = Field(
+        default=None,
+        description=(
+            "the key the shop's backend signs a verified shopper's user id with: "
+            "user_hash = hex(HMAC-SHA256(identity_secret, user_id)). A literal (16+ characters) is "
+            "stored Fernet-encrypted, an ${ENV} reference as it is; exports show <encrypted>."
+        ),
+    )
+
+    @field_validator("identity_secret")
+    @classmethod
+    def _strong_identity_secret(cls, value: str | None) -> str | None:
+        if value is None or is_env_reference(value) or value == REDACTED:
+            return value
+        if len(value) < 16:
+            raise ValueError("identity_secret must be at least 16 characters (or an ${ENV} reference)")
+        return value
 
     @field_validator("id")
     @classmethod

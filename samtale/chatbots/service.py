@@ -88,7 +88,26 @@ def dump_chatbot_yaml(config: ChatbotConfig) -> str:
 
 
 def _stored_document(config: ChatbotConfig) -> dict[str, Any]:
-    return config.model_dump(mode="json", exclude={"prompts", "integrations"}, exclude_none=True)
+    document = config.model_dump(mode="json", exclude={"prompts", "integrations", "identity_secret"}, exclude_none=True)
+    if config.identity_secret is not None and is_env_reference(config.identity_secret):
+        document["identity_secret"] = config.identity_secret  # a reference, not the secret
+    return document
+
+
+def _identity_secret_token(config: ChatbotConfig, existing: Chatbot | None, secret_key: str) -> bytes | None:
+    """The Fernet token to store for the chatbot's literal ``identity_secret`` (None for none or ``${ENV}``).
+
+    Raises:
+        ChatbotConfigError: ``<encrypted>`` given when no identity secret is stored.
+    """
+    value = config.identity_secret
+    if value is None or is_env_reference(value):
+        return None
+    if value == REDACTED:
+        if existing is None or existing.identity_secret_encrypted is None:
+            raise ChatbotConfigError(f"identity_secret is {REDACTED} but no identity secret is stored for this chatbot")
+        return existing.identity_secret_encrypted
+    return encrypt_secrets({"identity_secret": value}, secret_key=secret_key)
 
 
 async def import_chatbot(
@@ -96,8 +115,9 @@ async def import_chatbot(
 ) -> None:
     """Create or replace a chatbot from its config document.
 
-    Literal secrets of integrations are encrypted; a secret given as ``<encrypted>`` keeps the
-    value already stored for that integration (so an export can be edited and imported back).
+    Literal secrets of integrations and a literal ``identity_secret`` are encrypted; a secret
+    given as ``<encrypted>`` keeps the value already stored (so an export can be edited and
+    imported back).
 
     Raises:
         ChatbotConfigError: when ``<encrypted>`` is given for a secret nothing is stored for.
@@ -118,9 +138,16 @@ async def import_chatbot(
             existing.name = config.name
             existing.language = config.language
             existing.config = _stored_document(config)
+            existing.identity_secret_encrypted = _identity_secret_token(config, existing, secret_key)
         else:
             session.add(
-                Chatbot(id=config.id, name=config.name, language=config.language, config=_stored_document(config))
+                Chatbot(
+                    id=config.id,
+                    name=config.name,
+                    language=config.language,
+                    config=_stored_document(config),
+                    identity_secret_encrypted=_identity_secret_token(config, None, secret_key),
+                )
             )
         for name, body in config.prompts.items():
             session.add(PromptTemplate(chatbot_id=config.id, name=name, body=body))
@@ -177,6 +204,8 @@ async def load_chatbot(*, db: Database, chatbot_id: str) -> ChatbotConfig:
             )
         ).all()
     document = dict(row.config)
+    if row.identity_secret_encrypted is not None:
+        document["identity_secret"] = REDACTED
     document["prompts"] = {prompt.name: prompt.body for prompt in prompts}
     document["integrations"] = [_integration_document(integration) for integration in integrations]
     return ChatbotConfig.model_validate(document)
@@ -228,3 +257,27 @@ async def integration_secrets(*, db: Database, chatbot_id: str, name: str, secre
     if integration.secrets_encrypted:
         resolved.update(decrypt_secrets(integration.secrets_encrypted, secret_key=secret_key))
     return resolved
+
+
+async def identity_secret(*, db: Database, chatbot_id: str, secret_key: str) -> str | None:
+    """The chatbot's decrypted (or ``${ENV}``-resolved) identity secret, None when it has none.
+
+    For verifying ``user_hash`` only; never log or return it.
+
+    Raises:
+        ChatbotNotFoundError: when no chatbot has that id.
+        SecretError: the stored secret cannot be decrypted, or its ``${ENV}`` variable is unset.
+    """
+    async with db.session() as session:
+        row = (
+            await session.execute(
+                select(Chatbot.config, Chatbot.identity_secret_encrypted).where(Chatbot.id == chatbot_id)
+            )
+        ).first()
+    if row is None:
+        raise ChatbotNotFoundError(f"unknown chatbot '{chatbot_id}'")
+    config, token = row
+    if token is not None:
+        return decrypt_secrets(token, secret_key=secret_key)["identity_secret"]
+    reference = config.get("identity_secret")
+    return resolve_secret(reference) if isinstance(reference, str) else None

@@ -108,23 +108,23 @@ def _finish(ctx: TurnContext, deps: TurnDependencies) -> TurnResult:
     """Hand the turn to the recorder and return what the conversation's history keeps."""
     answer_text = "".join(ctx.answer_parts)
     stream, turn = ctx.stream, ctx.turn
-    deps.submit(
-        TurnRecord(
-            chatbot_id=turn.chatbot.id,
-            user_id=turn.user_id,
-            session_id=turn.session_id,
-            session_state=ctx.state,
-            streaming_session_id=stream.id,
-            token_hash=turn.token_hash,
-            flow_type=ctx.flow.type,
-            status=stream.status if stream.done else ctx.status,
-            user_text=turn.question,
-            assistant_text=answer_text,
-            events=list(stream.events),
-            context=ctx.context,
-            metrics=ctx.metrics,
-            error=ctx.error,
-            started_at=turn.started_at,
-        )
+    record = TurnRecord(
+        chatbot_id=turn.chatbot.id,
+        user_id=turn.user_id,
+        session_id=turn.session_id,
+        session_state=ctx.state,
+        streaming_session_id=stream.id,
+        token_hash=turn.token_hash,
+        flow_type=ctx.flow.type,
+        status=stream.status if stream.done else ctx.status,
+        user_text=turn.question,
+        assistant_text=answer_text,
+        events=list(stream.events),
+        context=ctx.context,
+        metrics=ctx.metrics,
+        error=ctx.error,
+        started_at=turn.started_at,
+        verified=turn.verified,
     )
-    return TurnResult(answer=answer_text, status=ctx.status, flow_type=ctx.flow.type, state=ctx.state)
+    deps.submit(record)
+    return TurnResult(answer=answer_text, status=ctx.status, flow_type=ctx.flow.type, state=ctx.state, record=record)

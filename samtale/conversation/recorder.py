@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 
+from samtale.conversation.shoppers import ShopperSeen, shopper_id, upsert_shoppers
+from samtale.conversation.titles import title_from_question
 from samtale.conversation.turn import TurnError, TurnMetrics
 from samtale.knowledge.types import ContextChunk
 from samtale.storage.base import new_id, utcnow
@@ -36,6 +38,13 @@ from samtale.storage.models import (
 from samtale.streaming.hub import StreamEvent
 
 logger = logging.getLogger(__name__)
+
+
+def _resolve(batch: list[TurnRecord], written: bool) -> None:
+    """Tell each turn's waiter whether its batch was committed (first call wins)."""
+    for record in batch:
+        if record.written is not None and not record.written.done():
+            record.written.set_result(written)
 
 
 def _table(model: Any) -> Table:
@@ -59,7 +68,11 @@ class TurnRecord:
     (the writer adds ``persist_ms``); ``error`` says why a failed turn failed.
 
     ``new_session`` is True when the turn started its conversation (no session id was given),
-    so the writer inserts the session without looking it up.
+    so the writer inserts the session without looking it up; ``token_hash`` is then the
+    conversation's token too. ``verified`` says the turn carried a valid ``user_hash`` (the
+    shopper's ``verified_at``). ``written`` (optional) is resolved once the batch holding the
+    turn is committed (True) or failed (False): the conversation service holds the turn lock
+    until then.
     """
 
     chatbot_id: str
@@ -79,6 +92,8 @@ class TurnRecord:
     error: TurnError | None = None
     completed_at: datetime = field(default_factory=utcnow)
     new_session: bool = False
+    verified: bool = False
+    written: asyncio.Future[bool] | None = None
 
 
 class TurnRecorder:
@@ -147,16 +162,23 @@ class TurnRecorder:
                     batch.append(self._queue.get_nowait())
                 except asyncio.QueueEmpty:
                     break
+            written = False
             try:
                 await self.write(batch)
+                written = True
                 self.batches_written += 1
                 self.turns_written += len(batch)
+                _resolve(batch, True)
                 if self.on_written is not None:
                     await self.on_written(batch)
             except Exception:
-                self.failures += 1
-                logger.exception("could not store %d turn(s)", len(batch))
+                if not written:
+                    self.failures += 1
+                    logger.exception("could not store %d turn(s)", len(batch))
+                else:
+                    logger.exception("stored %d turn(s), but their follow-up (metrics, error log) failed", len(batch))
             finally:
+                _resolve(batch, written)
                 for _ in batch:
                     self._queue.task_done()
 
@@ -167,42 +189,68 @@ class TurnRecorder:
         of one turn the ORM's unit of work and bulk-insert path cost ~4 ms of event-loop CPU,
         which the next shopper's turn waited behind. Conversations that the service knows are
         new (``TurnRecord.new_session``) are inserted without being looked up first.
+
+        A turn's two messages are numbered after its conversation's ``message_count`` (read
+        here; the turn lock keeps any other turn of the conversation out until this commits),
+        and ``message_count`` — the conversation's version — rises by 2. The unique index on
+        ``(session_id, sequence)`` refuses the batch should two writers ever number alike.
+        A new conversation gets its offline title from its first question, its shopper's row
+        and the first turn's token hash.
         """
         started = time.perf_counter()
         async with self.db.engine.begin() as conn:
+            await upsert_shoppers(
+                conn,
+                [
+                    ShopperSeen(record.chatbot_id, record.user_id, record.completed_at, verified=record.verified)
+                    for record in batch
+                ],
+            )
             lookup = sorted({record.session_id for record in batch if not record.new_session})
-            existing: set[str] = set()
             next_sequence: dict[str, int] = {}
             if lookup:
-                existing = set((await conn.execute(select(SESSIONS.c.id).where(SESSIONS.c.id.in_(lookup)))).scalars())
                 next_sequence = {
-                    session_id: (last or 0) + 1
-                    for session_id, last in (
+                    session_id: (count or 0) + 1
+                    for session_id, count in (
                         await conn.execute(
-                            select(Message.session_id, func.max(Message.sequence))
-                            .where(Message.session_id.in_(lookup))
-                            .group_by(Message.session_id)
+                            select(SESSIONS.c.id, SESSIONS.c.message_count).where(SESSIONS.c.id.in_(lookup))
                         )
                     ).all()
                 }
+            existing = set(next_sequence)
             created: dict[str, dict[str, Any]] = {}
             updated: dict[str, dict[str, Any]] = {}
             for record in batch:  # in order: a session's last turn in the batch sets its state
                 if record.session_id in existing:
-                    updated[record.session_id] = {
-                        "row_id": record.session_id,
-                        "state": record.session_state,
-                        "updated_at": record.completed_at,
-                    }
+                    row = updated.setdefault(
+                        record.session_id,
+                        {"row_id": record.session_id, "message_count": next_sequence[record.session_id] - 1},
+                    )
+                    row.update(
+                        state=record.session_state,
+                        updated_at=record.completed_at,
+                        last_message_at=record.completed_at,
+                        message_count=row["message_count"] + 2,
+                    )
                 elif record.session_id in created:
-                    created[record.session_id].update(state=record.session_state, updated_at=record.completed_at)
+                    row = created[record.session_id]
+                    row.update(
+                        state=record.session_state,
+                        updated_at=record.completed_at,
+                        last_message_at=record.completed_at,
+                        message_count=row["message_count"] + 2,
+                    )
                 else:
                     created[record.session_id] = {
                         "id": record.session_id,
                         "chatbot_id": record.chatbot_id,
                         "user_id": record.user_id,
-                        "title": record.user_text[:200],
+                        "shopper_id": shopper_id(chatbot_id=record.chatbot_id, user_id=record.user_id),
+                        "title": title_from_question(record.user_text),
                         "state": record.session_state,
+                        "message_count": 2,
+                        "token_hash": record.token_hash,
+                        "last_message_at": record.completed_at,
                         "created_at": record.started_at,
                         "updated_at": record.completed_at,
                     }
@@ -212,7 +260,12 @@ class TurnRecorder:
                 await conn.execute(
                     update(SESSIONS)
                     .where(SESSIONS.c.id == bindparam("row_id"))
-                    .values(state=bindparam("state"), updated_at=bindparam("updated_at")),
+                    .values(
+                        state=bindparam("state"),
+                        updated_at=bindparam("updated_at"),
+                        last_message_at=bindparam("last_message_at"),
+                        message_count=bindparam("message_count"),
+                    ),
                     list(updated.values()),
                 )
 

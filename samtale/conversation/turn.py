@@ -29,6 +29,7 @@ from samtale.streaming.hub import Stream
 
 if TYPE_CHECKING:
     from samtale.conversation.recorder import TurnRecord
+    from samtale.conversation.shoppers import OrderAttemptStore
 
 
 ProviderFactory = Callable[[ChatbotConfig, FlowConfig], LLMProvider]
@@ -42,7 +43,8 @@ RouterFactory = Callable[[ChatbotConfig], Awaitable[FlowRouter | None]]
 @dataclass(slots=True)
 class TurnInput:
     """What a turn starts from. Times are ``time.perf_counter()`` seconds; ``config_ms`` is
-    the time it took to load the chatbot's config, in milliseconds."""
+    the time it took to load the chatbot's config, in milliseconds. ``token_hash`` is the
+    SHA-256 of the stream's session token; ``verified`` says the shopper's ``user_hash`` verified."""
 
     chatbot: ChatbotConfig
     user_id: str
@@ -54,6 +56,7 @@ class TurnInput:
     config_ms: float
     started_at: datetime
     token_hash: str
+    verified: bool = False
 
 
 @dataclass(slots=True)
@@ -182,6 +185,8 @@ class TurnDependencies:
         tracker_factory: the order tracker of an ``apiflow`` flow's integration.
         llm_retries: retries of the LLM call before its first token (seed 002: 2).
         max_failed_order_attempts: failed order look-ups before the order flow locks (default 5).
+        order_attempts: the shoppers' failed order look-ups in the store (counted per chatbot
+            and shopper across conversations); None keeps the count in the conversation's state.
     """
 
     provider_factory: ProviderFactory
@@ -191,13 +196,15 @@ class TurnDependencies:
     tracker_factory: TrackerFactory | None = None
     llm_retries: int = 2
     max_failed_order_attempts: int = 5
+    order_attempts: OrderAttemptStore | None = None
 
 
 @dataclass(slots=True)
 class TurnResult:
-    """What a turn produced, for the conversation's history cache."""
+    """What a turn produced, for the conversation's history cache, and the record handed to the recorder."""
 
     answer: str
     status: str
     flow_type: str
     state: dict[str, Any] = field(default_factory=dict)
+    record: TurnRecord | None = None

@@ -16,9 +16,15 @@ async def demo(services: Services, settings: Settings) -> None:
     await load_demo(settings=settings)
 
 
+TOKENS: dict[str, str] = {}
+"""Session tokens by session id, as the widget keeps them (continuing a conversation needs its token)."""
+
+
 async def turn(client: httpx.AsyncClient, text: str, session_id: str | None = None) -> tuple[list[dict], str]:
     body = {"user_id": "demo-user", "chatbot_id": "vinhuset", "message_text": text, "session_id": session_id}
-    started = (await client.post("/api/process-message", json=body)).json()
+    headers = {"X-Session-Token": TOKENS[session_id]} if session_id is not None else {}
+    started = (await client.post("/api/process-message", json=body, headers=headers)).json()
+    TOKENS.setdefault(started["session_id"], started["session_token"])
     return await read_sse(client, started["sse_url"]), started["session_id"]
 
 

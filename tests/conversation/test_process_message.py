@@ -143,7 +143,11 @@ async def test_each_turn_is_stored_with_its_events_and_timings(
     first = (await client.post("/api/process-message", json=message("Where are you located?"))).json()
     await read_sse(client, first["sse_url"])
     second = (
-        await client.post("/api/process-message", json=message("And opening hours?", session_id=first["session_id"]))
+        await client.post(
+            "/api/process-message",
+            json=message("And opening hours?", session_id=first["session_id"]),
+            headers={"X-Session-Token": first["session_token"]},
+        )
     ).json()
     events = await read_sse(client, second["sse_url"])
     await services.conversation.drain()
@@ -206,9 +210,12 @@ async def test_a_session_of_another_user_is_not_continued(
     await read_sse(client, body["sse_url"])
     await services.conversation.drain()
     other = await client.post(
-        "/api/process-message", json=message("show me the history", user_id="intruder", session_id=body["session_id"])
+        "/api/process-message",
+        json=message("show me the history", user_id="intruder", session_id=body["session_id"]),
+        headers={"X-Session-Token": body["session_token"]},
     )
-    assert other.status_code == 404
+    assert other.status_code == 404  # even with the conversation's token: it is not this user's
+    assert other.json()["error"]["code"] == "session_not_found"
 
 
 async def test_health_endpoints(client: httpx.AsyncClient) -> None:

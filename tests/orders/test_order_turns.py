@@ -65,12 +65,19 @@ def shop_url(serve_app: ServeApp, control: SimulatorControl, monkeypatch: pytest
     return serve_app(create_shopify_simulator(control=control, access_token=TOKEN))
 
 
+TOKENS: dict[str, str] = {}
+"""Session tokens by session id, as a widget keeps them (continuing a conversation needs its token)."""
+
+
 async def say(client: httpx.AsyncClient, text: str, session_id: str | None = None) -> tuple[list[dict], str]:
-    """Send one message as shopper-1 and read its stream to the end."""
+    """Send one message as shopper-1 (with the conversation's token) and read its stream to the end."""
     body = {"user_id": "shopper-1", "chatbot_id": "ordershop", "message_text": text, "session_id": session_id}
+    if session_id is not None:
+        body["session_token"] = TOKENS[session_id]
     response = await client.post("/api/process-message", json=body)
     assert response.status_code == 200, response.text
     started = response.json()
+    TOKENS.setdefault(started["session_id"], started["session_token"])
     return await read_sse(client, started["sse_url"]), started["session_id"]
 
 

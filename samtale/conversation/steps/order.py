@@ -24,6 +24,11 @@ async def run(ctx: TurnContext, deps: TurnDependencies) -> None:
     and sets ``ctx.answered``. The flow's ``orders:`` block sets the lockout limit and, with
     ``llm_extraction``, lets the flow's LLM fill the order variables the rules missed.
 
+    The failed-attempt count is the shopper's (per chatbot, across all their conversations):
+    read from ``deps.order_attempts`` before the flow runs, and a new failed look-up is added
+    there atomically at once, so a new ``session_id`` or another worker does not reset it.
+    The conversation's state keeps only the order number asked about.
+
     Raises:
         OrderSystemUnavailableError: the shop's order API failed or no integration is configured;
             the shopper is told so by the order flow's reply.
@@ -33,10 +38,17 @@ async def run(ctx: TurnContext, deps: TurnDependencies) -> None:
         return
     started = time.perf_counter()
     tracker = await deps.tracker_factory(ctx.chatbot, flow) if deps.tracker_factory is not None else None
+    state = dict(ctx.state.get("order", {}))
+    store = deps.order_attempts
+    before = 0
+    if store is not None:
+        attempts = await store.load(chatbot_id=ctx.chatbot.id, user_id=ctx.turn.user_id)
+        before = attempts.failed
+        state.update(failed_attempts=attempts.failed, tried=attempts.tried)
     result = await handle_order_turn(
         message=ctx.turn.question,
         history=ctx.turn.history,
-        state=dict(ctx.state.get("order", {})),
+        state=state,
         tracker=tracker,
         language=ctx.chatbot.language,
         max_failed_attempts=deps.max_failed_order_attempts,
@@ -45,8 +57,13 @@ async def run(ctx: TurnContext, deps: TurnDependencies) -> None:
             deps.provider_factory(ctx.chatbot, flow) if flow.orders is not None and flow.orders.llm_extraction else None
         ),
     )
+    if store is None:
+        ctx.state["order"] = result.state
+    else:
+        if int(result.state.get("failed_attempts", 0)) > before:
+            await store.add_failure(chatbot_id=ctx.chatbot.id, user_id=ctx.turn.user_id, tried=result.state["tried"])
+        ctx.state["order"] = {key: value for key, value in result.state.items() if key == "order_number"}
     ctx.metrics.order_ms = (time.perf_counter() - started) * 1000.0
-    ctx.state["order"] = result.state
     if result.kind == "unavailable":
         if result.error is not None:
             raise OrderSystemUnavailableError(

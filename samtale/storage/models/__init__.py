@@ -5,6 +5,7 @@ from samtale.storage.models.conversation import (
     ContextChunkUsed,
     ConversationSession,
     Message,
+    MessageEdit,
     StreamingEvent,
     StreamingSession,
 )
@@ -16,6 +17,7 @@ from samtale.storage.models.knowledge import (
     KnowledgeJob,
 )
 from samtale.storage.models.observability import ConversationProcessingMetrics, ErrorLog, MaintenanceRun
+from samtale.storage.models.shoppers import Shopper
 from samtale.storage.models.template_builder import (
     TemplateDraft,
     TemplateLLMLog,
@@ -39,7 +41,9 @@ __all__ = [
     "KnowledgeJob",
     "MaintenanceRun",
     "Message",
+    "MessageEdit",
     "PromptTemplate",
+    "Shopper",
     "StreamingEvent",
     "StreamingSession",
     "TemplateDraft",

@@ -15,6 +15,9 @@ class Chatbot(Base):
 
     The document is validated by ``samtale.chatbots.schema.ChatbotConfig`` on every write and
     read; secrets never live here (they are in :class:`Integration` encrypted, or ``${ENV}``).
+    ``identity_secret_encrypted`` is the Fernet token of the chatbot's literal ``identity_secret``
+    (the key the shop's backend signs verified user ids with); an ``${ENV}`` reference stays in
+    ``config``. Neither is ever returned by the API.
     """
 
     __tablename__ = "chatbots"
@@ -23,6 +26,7 @@ class Chatbot(Base):
     name: Mapped[str] = mapped_column(String(200))
     language: Mapped[str] = mapped_column(String(16), default="en")
     config: Mapped[JSONDict] = mapped_column(JSONColumn)
+    identity_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

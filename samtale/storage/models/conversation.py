@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from samtale.storage.base import Base, JSONColumn, JSONDict, UTCDateTime, new_id, utcnow
@@ -13,29 +13,70 @@ from samtale.storage.base import Base, JSONColumn, JSONDict, UTCDateTime, new_id
 class ConversationSession(Base):
     """A shopper's conversation with one chatbot (seed table ``conversation_sessions``).
 
-    ``state`` carries flow state between turns (last flow, order-verification attempts).
+    ``state`` carries the conversation's flow state between turns (last flow, the order number
+    asked about); the order flow's failed-attempt count is the shopper's (:class:`~samtale.
+    storage.models.shoppers.Shopper`), not the conversation's. ``message_count`` is the
+    conversation's version: the recorder adds 2 per stored turn, and every turn compares it
+    with its cached history (``samtale.conversation.sessions``). ``token_hash`` is the SHA-256
+    of the session token returned by the first turn, which continues the conversation later.
+    ``deleted_at`` marks a soft-deleted conversation (purged by the retention job).
+
+    Indexes: ``ix_conversation_sessions_user_active`` and ``…_user_pinned`` are partial
+    (PostgreSQL and SQLite) and serve a shopper's list of conversations, pinned first, then by
+    last activity (``WHERE chatbot_id = ? AND user_id = ? AND … ORDER BY last_message_at DESC``).
     """
 
     __tablename__ = "conversation_sessions"
-    __table_args__ = (Index("ix_conversation_sessions_chatbot_user", "chatbot_id", "user_id", "updated_at"),)
+    __table_args__ = (
+        Index("ix_conversation_sessions_chatbot_user", "chatbot_id", "user_id", "updated_at"),
+        Index(
+            "ix_conversation_sessions_user_active",
+            "chatbot_id",
+            "user_id",
+            "last_message_at",
+            postgresql_where=text("is_archived = false AND deleted_at IS NULL"),
+            sqlite_where=text("is_archived = 0 AND deleted_at IS NULL"),
+        ),
+        Index(
+            "ix_conversation_sessions_user_pinned",
+            "chatbot_id",
+            "user_id",
+            "last_message_at",
+            postgresql_where=text("is_pinned = true AND deleted_at IS NULL"),
+            sqlite_where=text("is_pinned = 1 AND deleted_at IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
     chatbot_id: Mapped[str] = mapped_column(String(64), index=True)
     user_id: Mapped[str] = mapped_column(String(200))
+    shopper_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
+    )
     status: Mapped[str] = mapped_column(String(20), default="active")
     title: Mapped[str | None] = mapped_column(String(200), nullable=True)
     is_archived: Mapped[bool] = mapped_column(Boolean, default=False)
     is_pinned: Mapped[bool] = mapped_column(Boolean, default=False)
     state: Mapped[JSONDict] = mapped_column(JSONColumn, default=dict)
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class Message(Base):
-    """One user or assistant message. A failed answer is stored with ``status='failed'``."""
+    """One user or assistant message. A failed answer is stored with ``status='failed'``.
+
+    ``sequence`` runs 1, 2, 3… per conversation with no gap (unique with ``session_id``; the
+    recorder numbers a turn's two messages from the conversation's ``message_count`` while the
+    turn lock is held). ``is_edited`` is set when the shopper edited it; the earlier texts are
+    in :class:`MessageEdit`.
+    """
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_session_seq", "session_id", "sequence"),)
+    __table_args__ = (Index("uq_messages_session_sequence", "session_id", "sequence", unique=True),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     chatbot_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -47,7 +88,20 @@ class Message(Base):
     flow_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
     streaming_session_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     extra: Mapped[JSONDict] = mapped_column(JSONColumn, default=dict)
+    is_edited: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MessageEdit(Base):
+    """The text a message had before one edit (seed: ``is_edited``; the previous text is kept)."""
+
+    __tablename__ = "message_edits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chatbot_id: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    previous_content: Mapped[str] = mapped_column(Text)
+    edited_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class StreamingSession(Base):
