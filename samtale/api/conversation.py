@@ -50,9 +50,7 @@ async def process_message(
         user_id=body.user_id,
         message=body.message_text,
         session_id=body.session_id,
-        credentials=Credentials(
-            session_token=token or body.session_token, user_hash=x_user_hash or body.user_hash
-        ),
+        credentials=Credentials(session_token=token or body.session_token, user_hash=x_user_hash or body.user_hash),
         client_history=[(item.role, item.content) for item in body.conversation_history],
         received_at=received,
     )
