@@ -7,6 +7,7 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
 
 from samtale.api.deps import OptionalApiKeyDep, ServicesDep, SessionTokenDep, require_chatbot_access
 from samtale.api.errors import error_responses
@@ -19,10 +20,11 @@ from samtale.api.schemas import (
     StopResponse,
     StreamEventsResponse,
 )
+from samtale.api.schemas_sse import ANSWER_EVENTS_DESCRIPTION, answer_stream_content
 from samtale.chatbots.apikeys import ApiKeyInfo
 from samtale.errors import AuthError, InputError, PermissionDeniedError, UnsupportedMediaError
 from samtale.streaming.hub import StreamEvent, StreamNotFoundError, hash_token
-from samtale.streaming.sse import SSE_HEADERS, EventStreamResponse, sse_from_events, sse_from_stream
+from samtale.streaming.sse import SSE_HEADERS, EventSourceResponse, sse_from_events, sse_from_stream
 
 router = APIRouter(prefix="/api", tags=["conversation"])
 MAX_WAIT_S = 30.0
@@ -32,7 +34,11 @@ MAX_WAIT_S = 30.0
     "/process-message",
     response_model=ProcessMessageResponse,
     responses={
-        200: {"content": {"text/event-stream": {}}, "description": "ids, or the SSE stream itself"},
+        200: {
+            "content": answer_stream_content(),
+            "description": "the ids and URLs of the answer (JSON), or with `Accept: text/event-stream` the answer's "
+            "server-sent events (headers `X-Session-Id`, `X-Streaming-Session-Id`)",
+        },
         **error_responses(404, 413, 415, 422, 503),
     },
 )
@@ -55,7 +61,7 @@ async def process_message(body: ProcessMessageRequest, request: Request, service
     )
     stream = handle.stream
     if "text/event-stream" in request.headers.get("accept", ""):
-        return EventStreamResponse(
+        return EventSourceResponse(
             sse_from_stream(stream, after=0, heartbeat_s=services.settings.stream_heartbeat_s),
             headers={**SSE_HEADERS, "X-Session-Id": handle.session_id, "X-Streaming-Session-Id": stream.id},
         )
@@ -84,7 +90,15 @@ def _authorise(*, chatbot_id: str, token_hash: str, token: str | None, key: ApiK
 
 
 @router.get(
-    "/stream/{streaming_session_id}", response_class=EventStreamResponse, responses=error_responses(401, 403, 404, 422)
+    "/stream/{streaming_session_id}",
+    # Not EventSourceResponse: FastAPI takes that class to mean a generator endpoint it encodes
+    # itself (samtale/streaming/sse.py says why not); a media-type-less class leaves the 200
+    # content to `responses`, and the errors as JSON.
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": answer_stream_content(), "description": ANSWER_EVENTS_DESCRIPTION},
+        **error_responses(401, 403, 404, 422),
+    },
 )
 async def stream_sse(
     streaming_session_id: str,
@@ -93,7 +107,7 @@ async def stream_sse(
     key: OptionalApiKeyDep,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     last_event_id: Annotated[int | None, Query(ge=0)] = None,
-) -> EventStreamResponse:
+) -> EventSourceResponse:
     """Server-sent events of one answer; resumes right after ``Last-Event-ID`` (header or query)."""
     after = _resume_point(last_event_id_header, last_event_id)
     stream = await services.hub.lookup(streaming_session_id)
@@ -104,7 +118,7 @@ async def stream_sse(
         stored = await services.conversation.load_stored_stream(stream_id=streaming_session_id)
         _authorise(chatbot_id=stored.chatbot_id, token_hash=stored.token_hash, token=token, key=key)
         body = sse_from_events(event for event in stored.events if event.id > after)
-    return EventStreamResponse(body, headers=SSE_HEADERS)
+    return EventSourceResponse(body, headers=SSE_HEADERS)
 
 
 def _resume_point(header: str | None, query: int | None) -> int:

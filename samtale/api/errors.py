@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from samtale.api.responses import FastJSONResponse
 from samtale.errors import (
@@ -88,7 +89,8 @@ class ErrorResponse(BaseModel):
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` entry of a route for the error ``statuses`` it can return, each an
-    :class:`ErrorResponse`. 422 is listed wherever FastAPI validates a parameter or body."""
+    :class:`ErrorResponse` (as ``application/json``, also on a route whose success is an event
+    stream). 422 is listed wherever FastAPI validates a parameter or a body."""
     return {status: {"model": ErrorResponse, "description": ERROR_DESCRIPTIONS[status]} for status in statuses}
 
 
@@ -128,11 +130,37 @@ async def _validation_error(request: Request, exc: Exception) -> FastJSONRespons
     return FastJSONResponse(error_body("invalid_input", message, {"errors": problems}), status_code=422)
 
 
+_BODY_PARSE_FAILED = "There was an error parsing the body"
+
+
 async def _http_error(request: Request, exc: Exception) -> FastJSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _BODY_PARSE_FAILED:
+        # FastAPI's answer to a body it cannot even decode (not UTF-8, a broken form): the same
+        # 422 as malformed JSON, as docs/api.md promises.
+        message = "the request body is not valid JSON" if _is_json(request) else "the request body cannot be parsed"
+        return FastJSONResponse(error_body("invalid_input", message), status_code=422)
     code = HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return FastJSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+    return FastJSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
+
+
+def _is_json(request: Request) -> bool:
+    return "json" in request.headers.get("content-type", "json")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (Starlette's 405 names only the
+    methods of the first route whose path matched, and FastAPI makes a route per method)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "__NONE__"})
+        if match is not Match.NONE and getattr(route, "methods", None):
+            methods.update(route.methods)
+    return sorted(methods)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> FastJSONResponse:

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 
 from samtale.api.deps import AdminKeyDep, DbDep, ServicesDep, require_chatbot_access
 from samtale.api.errors import error_responses
+from samtale.api.schemas_sse import template_builder_stream_content
 from samtale.api.schemas_template_builder import (
     ChatRequest,
     ChatResponse,
@@ -39,7 +39,7 @@ from samtale.chatbots.service import integration_secrets
 from samtale.errors import InputError, NotFoundError
 from samtale.llm.factory import create_json_provider
 from samtale.streaming.hub import StreamEvent
-from samtale.streaming.sse import SSE_HEADERS, format_event
+from samtale.streaming.sse import SSE_HEADERS, EventSourceResponse, format_event
 from samtale.template_builder import service
 from samtale.template_builder.assistant import Assistant, LLMAssistant
 from samtale.template_builder.errors import TemplatePayloadError
@@ -90,7 +90,11 @@ async def create_session(db: DbDep, body: NewSessionRequest | None = None) -> di
     "/chat",
     response_model=ChatResponse,
     responses={
-        200: {"content": {"text/event-stream": {}}, "description": "the turn as JSON, or as SSE events"},
+        200: {
+            "content": template_builder_stream_content(),
+            "description": "the turn as JSON, or with `Accept: text/event-stream` as events: `start`, a `token` per "
+            "word of the reply, `end` (the turn as in the JSON answer)",
+        },
         **error_responses(404, 413, 422, 503),
     },
 )
@@ -102,7 +106,7 @@ async def chat(body: ChatRequest, request: Request, db: DbDep, services: Service
     assistant = get_assistant(request, services)
     result = await service.chat(db, session_id=body.session_id, message=body.message, assistant=assistant)
     if "text/event-stream" in request.headers.get("accept", ""):
-        return StreamingResponse(_sse(result), media_type="text/event-stream", headers=SSE_HEADERS)
+        return EventSourceResponse(_sse(result), headers=SSE_HEADERS)
     return result.to_dict()
 
 
