@@ -152,15 +152,18 @@ def _is_json(request: Request) -> bool:
     return "json" in request.headers.get("content-type", "json")
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at the request's path (Starlette's 405 names only the
     methods of the first route whose path matched, and FastAPI makes a route per method)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "__NONE__"})
-        if match is not Match.NONE and getattr(route, "methods", None):
-            methods.update(route.methods)
-    return sorted(methods)
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> FastJSONResponse:

@@ -2,15 +2,16 @@
 ``ORJSONResponse`` is deprecated).
 
 orjson stays because it is measurably faster (``python -m bench.contract_timings json``: timeit,
-best of 5, the 2-core CI machine, Python 3.11, orjson 3.13, pydantic 2.14, response built from a
-dict shaped as the API returns it):
+best of 5, µs per response built from a dict shaped as the API returns it; Python 3.11, orjson
+3.13, pydantic 2.14, the shared 2-core CI machine, where absolute figures vary run to run by up
+to 3x but the order never changed):
 
 =====================================  ==========================  =======================
-body                                   polling, 63 events, 8.5 kB  process-message, 364 B
+body                                   polling, 63 events, 8.4 kB  process-message, 372 B
 =====================================  ==========================  =======================
-``JSONResponse`` (``json.dumps``)      356 µs                      15.7 µs
-response model (validate + dump_json)  292 µs                      9.6 µs
-``FastJSONResponse`` (orjson)          49 µs                       5.8 µs
+``JSONResponse`` (``json.dumps``)      113                         7.0
+response model (validate + dump_json)  330                         3.1
+``FastJSONResponse`` (orjson)          29                          1.8
 =====================================  ==========================  =======================
 
 The hot routes (process-message, polling) therefore build their body as a dict and return a
