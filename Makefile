@@ -6,7 +6,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install models run test lint bench clean
+.PHONY: install models run test lint contract bench clean
 
 $(BIN)/samtale: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ lint: install  ## ruff, mypy and the import contracts of pyproject.toml (docs/ar
 	$(BIN)/ruff format --check samtale tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+contract: install  ## schemathesis over the whole /openapi.json of a freshly served demo (.ci/schemathesis; ~2 min)
+	.ci/schemathesis
 
 bench: models  ## the four benchmarks of bench/README.md (< 10 min); QUICK=1 for a short run, WORKERS=N
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }

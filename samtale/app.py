@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import ORJSONResponse
 
 from samtale import __version__
 from samtale.api import admin, conversation, health, knowledge, monitoring, template_builder
 from samtale.api.errors import install_error_handlers
+from samtale.api.responses import FastJSONResponse
 from samtale.observability.logging import configure_logging
 from samtale.observability.middleware import RequestMetricsMiddleware
 from samtale.services import Services
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         version=__version__,
         description="Conversation engine for web-shop customer-service chatbots.",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
+        default_response_class=FastJSONResponse,
     )
     if services is not None:
         app.state.services = services

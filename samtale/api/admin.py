@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
-from sqlalchemy import select
 
 from samtale.api.deps import AdminKeyDep, ServicesDep, require_chatbot_access
+from samtale.api.errors import error_responses
+from samtale.api.responses import FastJSONResponse
+from samtale.api.schemas_admin import ChatbotListResponse, ChatbotSavedResponse, StoredConversationResponse
 from samtale.chatbots.schema import ChatbotConfig
 from samtale.chatbots.service import (
     ChatbotConfigError,
@@ -17,31 +16,52 @@ from samtale.chatbots.service import (
     load_chatbot,
     parse_chatbot_documents,
 )
-from samtale.conversation.service import ConversationNotFoundError
-from samtale.storage.models import ConversationSession, Message
+from samtale.conversation.queries import load_conversation
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
+CHATBOT_DOCUMENT_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "one chatbot document, as JSON or YAML (examples/wine-shop.yaml)",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    }
+}
 
 
-@router.get("/chatbots")
-async def admin_list_chatbots(services: ServicesDep, key: AdminKeyDep) -> ORJSONResponse:
+@router.get("/chatbots", response_model=ChatbotListResponse, responses=error_responses(401, 403, 422))
+async def admin_list_chatbots(services: ServicesDep, key: AdminKeyDep) -> FastJSONResponse:
     """The chatbots this key covers: ``[{id, name, language}]``."""
     rows = await list_chatbots(db=services.db)
-    return ORJSONResponse(
+    return FastJSONResponse(
         {"chatbots": [{"id": i, "name": n, "language": lang} for i, n, lang in rows if key.covers(i)]}
     )
 
 
-@router.get("/chatbots/{chatbot_id}")
-async def admin_get_chatbot(chatbot_id: str, services: ServicesDep, key: AdminKeyDep) -> ORJSONResponse:
-    """A chatbot's config document; encrypted secrets appear as ``<encrypted>``."""
+@router.get(
+    "/chatbots/{chatbot_id}",
+    response_model=ChatbotConfig,
+    response_model_exclude_none=True,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def admin_get_chatbot(chatbot_id: str, services: ServicesDep, key: AdminKeyDep) -> FastJSONResponse:
+    """A chatbot's config document; encrypted secrets appear as ``<encrypted>``; unset fields are absent."""
     require_chatbot_access(key, chatbot_id)
     config = await load_chatbot(db=services.db, chatbot_id=chatbot_id)
-    return ORJSONResponse(config.model_dump(mode="json", exclude_none=True))
+    return FastJSONResponse(config.model_dump(mode="json", exclude_none=True))
 
 
-@router.put("/chatbots/{chatbot_id}")
-async def admin_put_chatbot(chatbot_id: str, request: Request, services: ServicesDep, key: AdminKeyDep) -> Any:
+@router.put(
+    "/chatbots/{chatbot_id}",
+    response_model=ChatbotSavedResponse,
+    responses=error_responses(401, 403, 422),
+    openapi_extra=CHATBOT_DOCUMENT_BODY,
+)
+async def admin_put_chatbot(
+    chatbot_id: str, request: Request, services: ServicesDep, key: AdminKeyDep
+) -> FastJSONResponse:
     """Create or replace a chatbot from a JSON or YAML document (422 naming the field when invalid)."""
     require_chatbot_access(key, chatbot_id)
     raw = (await request.body()).decode("utf-8", errors="replace")
@@ -54,30 +74,24 @@ async def admin_put_chatbot(chatbot_id: str, request: Request, services: Service
         raise ChatbotConfigError(f"the document's id '{config.id}' does not match the URL's '{chatbot_id}'")
     await import_chatbot(db=services.db, config=config, secret_key=services.settings.secret_key)
     await services.invalidate_chatbot(chatbot_id)
-    return ORJSONResponse({"success": True, "chatbot_id": chatbot_id})
+    return FastJSONResponse({"success": True, "chatbot_id": chatbot_id})
 
 
-@router.get("/conversations/{session_id}")
-async def admin_get_conversation(session_id: str, services: ServicesDep, key: AdminKeyDep) -> ORJSONResponse:
-    """A stored conversation with its messages, for a chatbot this key covers."""
-    async with services.db.session() as session:
-        row = await session.get(ConversationSession, session_id)
-        if row is None or not key.covers(row.chatbot_id):
-            raise ConversationNotFoundError(f"unknown conversation session {session_id}")
-        messages = (
-            await session.scalars(
-                select(Message)
-                .where(Message.session_id == session_id, Message.chatbot_id == row.chatbot_id)
-                .order_by(Message.sequence)
-            )
-        ).all()
-    return ORJSONResponse(
+@router.get(
+    "/conversations/{session_id}",
+    response_model=StoredConversationResponse,
+    responses=error_responses(401, 403, 404, 422),
+)
+async def admin_get_conversation(session_id: str, services: ServicesDep, key: AdminKeyDep) -> FastJSONResponse:
+    """A stored conversation with its messages, for a chatbot this key covers (404 for another chatbot's)."""
+    conversation = await load_conversation(db=services.db, session_id=session_id, visible=key.covers)
+    return FastJSONResponse(
         {
-            "session_id": row.id,
-            "chatbot_id": row.chatbot_id,
-            "user_id": row.user_id,
-            "created_at": row.created_at.isoformat(),
-            "updated_at": row.updated_at.isoformat(),
+            "session_id": conversation.session_id,
+            "chatbot_id": conversation.chatbot_id,
+            "user_id": conversation.user_id,
+            "created_at": conversation.created_at.isoformat(),
+            "updated_at": conversation.updated_at.isoformat(),
             "messages": [
                 {
                     "sequence": m.sequence,
@@ -88,7 +102,7 @@ async def admin_get_conversation(session_id: str, services: ServicesDep, key: Ad
                     "streaming_session_id": m.streaming_session_id,
                     "created_at": m.created_at.isoformat(),
                 }
-                for m in messages
+                for m in conversation.messages
             ],
         }
     )

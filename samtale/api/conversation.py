@@ -7,15 +7,25 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import StreamingResponse
 
 from samtale.api.deps import OptionalApiKeyDep, ServicesDep, SessionTokenDep, require_chatbot_access
-from samtale.api.schemas import ProcessMessageRequest, ProcessMessageResponse, StreamEventsResponse
+from samtale.api.errors import error_responses
+from samtale.api.responses import FastJSONResponse
+from samtale.api.schemas import (
+    ConversationConfigResponse,
+    ConversationHealthResponse,
+    ProcessMessageRequest,
+    ProcessMessageResponse,
+    StopResponse,
+    StreamEventsResponse,
+)
+from samtale.api.schemas_sse import ANSWER_EVENTS_DESCRIPTION, answer_stream_content
 from samtale.chatbots.apikeys import ApiKeyInfo
 from samtale.conversation.access import Credentials
 from samtale.errors import AuthError, InputError, PermissionDeniedError, UnsupportedMediaError
 from samtale.streaming.hub import StreamEvent, StreamNotFoundError, hash_token
-from samtale.streaming.sse import SSE_HEADERS, EventStreamResponse, sse_from_events, sse_from_stream
+from samtale.streaming.sse import SSE_HEADERS, EventSourceResponse, sse_from_events, sse_from_stream
 
 router = APIRouter(prefix="/api", tags=["conversation"])
 MAX_WAIT_S = 30.0
@@ -24,7 +34,14 @@ MAX_WAIT_S = 30.0
 @router.post(
     "/process-message",
     response_model=ProcessMessageResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "ids, or the SSE stream itself"}},
+    responses={
+        200: {
+            "content": answer_stream_content(),
+            "description": "the ids and URLs of the answer (JSON), or with `Accept: text/event-stream` the answer's "
+            "server-sent events (headers `X-Session-Id`, `X-Streaming-Session-Id`)",
+        },
+        **error_responses(404, 413, 415, 422, 503),
+    },
 )
 async def process_message(
     body: ProcessMessageRequest,
@@ -56,7 +73,7 @@ async def process_message(
     )
     stream = handle.stream
     if "text/event-stream" in request.headers.get("accept", ""):
-        return EventStreamResponse(
+        return EventSourceResponse(
             sse_from_stream(stream, after=0, heartbeat_s=services.settings.stream_heartbeat_s),
             headers={
                 **SSE_HEADERS,
@@ -66,7 +83,7 @@ async def process_message(
             },
         )
     token = handle.session_token
-    return ORJSONResponse(
+    return FastJSONResponse(
         {
             "success": True,
             "session_id": handle.session_id,
@@ -89,7 +106,17 @@ def _authorise(*, chatbot_id: str, token_hash: str, token: str | None, key: ApiK
         raise PermissionDeniedError("the session token does not match this stream")
 
 
-@router.get("/stream/{streaming_session_id}", response_class=EventStreamResponse)
+@router.get(
+    "/stream/{streaming_session_id}",
+    # Not EventSourceResponse: FastAPI takes that class to mean a generator endpoint it encodes
+    # itself (samtale/streaming/sse.py says why not); a media-type-less class leaves the 200
+    # content to `responses`, and the errors as JSON.
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": answer_stream_content(), "description": ANSWER_EVENTS_DESCRIPTION},
+        **error_responses(401, 403, 404, 422),
+    },
+)
 async def stream_sse(
     streaming_session_id: str,
     services: ServicesDep,
@@ -97,7 +124,7 @@ async def stream_sse(
     key: OptionalApiKeyDep,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     last_event_id: Annotated[int | None, Query(ge=0)] = None,
-) -> EventStreamResponse:
+) -> EventSourceResponse:
     """Server-sent events of one answer; resumes right after ``Last-Event-ID`` (header or query)."""
     after = _resume_point(last_event_id_header, last_event_id)
     stream = await services.hub.lookup(streaming_session_id)
@@ -108,7 +135,7 @@ async def stream_sse(
         stored = await services.conversation.load_stored_stream(stream_id=streaming_session_id)
         _authorise(chatbot_id=stored.chatbot_id, token_hash=stored.token_hash, token=token, key=key)
         body = sse_from_events(event for event in stored.events if event.id > after)
-    return EventStreamResponse(body, headers=SSE_HEADERS)
+    return EventSourceResponse(body, headers=SSE_HEADERS)
 
 
 def _resume_point(header: str | None, query: int | None) -> int:
@@ -116,11 +143,15 @@ def _resume_point(header: str | None, query: int | None) -> int:
         try:
             return max(int(header.strip()), 0)
         except ValueError:
-            raise InputError("Last-Event-ID must be an integer event id")
+            raise InputError("Last-Event-ID must be an integer event id") from None
     return query or 0
 
 
-@router.get("/stream-events/{streaming_session_id}", response_model=StreamEventsResponse)
+@router.get(
+    "/stream-events/{streaming_session_id}",
+    response_model=StreamEventsResponse,
+    responses=error_responses(401, 403, 404, 422),
+)
 async def stream_events(
     streaming_session_id: str,
     services: ServicesDep,
@@ -129,7 +160,7 @@ async def stream_events(
     after: Annotated[int, Query(ge=0, description="return events with a greater id")] = 0,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description="long-poll up to this many seconds")] = 0.0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
-) -> ORJSONResponse:
+) -> FastJSONResponse:
     """Polling (seed 002): the events after ``after``, the stream's status and whether more will come."""
     stream = await services.hub.lookup(streaming_session_id)
     events: list[StreamEvent]
@@ -145,7 +176,7 @@ async def stream_events(
         status, last_id, done = stored.status, len(stored.events), True
     page = events[:limit]
     returned_last = page[-1].id if page else after
-    return ORJSONResponse(
+    return FastJSONResponse(
         {
             "events": [event.as_json() for event in page],
             "session_status": status,
@@ -155,24 +186,30 @@ async def stream_events(
     )
 
 
-@router.post("/stream/{streaming_session_id}/stop")
+@router.post(
+    "/stream/{streaming_session_id}/stop", response_model=StopResponse, responses=error_responses(401, 403, 404, 422)
+)
 async def stop_stream(
     streaming_session_id: str, services: ServicesDep, token: SessionTokenDep, key: OptionalApiKeyDep
-) -> ORJSONResponse:
+) -> FastJSONResponse:
     """Stop a running answer; it ends with an ``error`` event of category ``streaming``."""
     stream = await services.hub.lookup(streaming_session_id)
     if stream is None:
         raise StreamNotFoundError(f"unknown stream {streaming_session_id}")
     _authorise(chatbot_id=stream.chatbot_id, token_hash=stream.token_hash, token=token, key=key)
     services.conversation.stop(stream=stream)
-    return ORJSONResponse({"success": True, "session_status": stream.status})
+    return FastJSONResponse({"success": True, "session_status": stream.status})
 
 
-@router.get("/conversation-config/{chatbot_id}")
-async def conversation_config(chatbot_id: str, services: ServicesDep) -> ORJSONResponse:
+@router.get(
+    "/conversation-config/{chatbot_id}",
+    response_model=ConversationConfigResponse,
+    responses=error_responses(404, 422),
+)
+async def conversation_config(chatbot_id: str, services: ServicesDep) -> FastJSONResponse:
     """A chatbot's public settings for the widget (seed 002 shape). Never a secret."""
     chatbot = await services.get_chatbot(chatbot_id)
-    return ORJSONResponse(
+    return FastJSONResponse(
         {
             "success": True,
             "configuration": {
@@ -190,13 +227,17 @@ async def conversation_config(chatbot_id: str, services: ServicesDep) -> ORJSONR
     )
 
 
-@router.get("/conversation-health")
-async def conversation_health(services: ServicesDep) -> ORJSONResponse:
+@router.get(
+    "/conversation-health",
+    response_model=ConversationHealthResponse,
+    responses={503: {"model": ConversationHealthResponse, "description": "the database is unreachable"}},
+)
+async def conversation_health(services: ServicesDep) -> FastJSONResponse:
     """Health of conversation processing (seed 002 shape)."""
     from samtale.storage.base import utcnow
 
     db_ok = await services.db.ping()
-    return ORJSONResponse(
+    return FastJSONResponse(
         {
             "status": "healthy" if db_ok else "degraded",
             "database": "connected" if db_ok else "unreachable",

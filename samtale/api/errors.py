@@ -11,9 +11,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from samtale.api.responses import FastJSONResponse
 from samtale.errors import (
     AuthError,
     ConflictError,
@@ -55,6 +57,43 @@ HTTP_CODES = {
 }
 
 
+ERROR_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "No credentials, or unknown ones (an API key or the stream's session token); ``WWW-Authenticate: Bearer``",
+    403: "The credentials do not cover this (a wrong session token, a non-admin key, another chatbot's key)",
+    404: "Unknown resource (chatbot, stream, session, index, document, job)",
+    409: "Conflict with the stored state",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Invalid input: malformed JSON, a missing or mistyped field, an out-of-range value",
+    429: "Rate limited",
+    503: "A dependency is unavailable (database, LLM, order API, Meta)",
+}
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable machine ``code``, a sentence for people, and optional ``details``."""
+
+    code: str = Field(description="stable error code, e.g. ``chatbot_not_found``, ``invalid_input``")
+    message: str
+    details: dict[str, Any] | None = Field(
+        default=None, description="structured context (absent when there is none), e.g. ``{field, limit}``"
+    )
+
+
+class ErrorResponse(BaseModel):
+    """The body of every 4xx/5xx answer: ``{"error": {"code", "message", "details"}}``."""
+
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` entry of a route for the error ``statuses`` it can return, each an
+    :class:`ErrorResponse` (as ``application/json``, also on a route whose success is an event
+    stream). 422 is listed wherever FastAPI validates a parameter or a body."""
+    return {status: {"model": ErrorResponse, "description": ERROR_DESCRIPTIONS[status]} for status in statuses}
+
+
 def status_for(exc: SamtaleError) -> int:
     """The HTTP status of a samtale error (500 for an unmapped one)."""
     for error_type, status in STATUS_BY_ERROR:
@@ -71,14 +110,14 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": error}
 
 
-async def _samtale_error(request: Request, exc: Exception) -> ORJSONResponse:
+async def _samtale_error(request: Request, exc: Exception) -> FastJSONResponse:
     assert isinstance(exc, SamtaleError)
     status = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return ORJSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers)
+    return FastJSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers)
 
 
-async def _validation_error(request: Request, exc: Exception) -> ORJSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> FastJSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = []
     for error in exc.errors():
@@ -88,19 +127,48 @@ async def _validation_error(request: Request, exc: Exception) -> ORJSONResponse:
         message = "the request body is not valid JSON"
     else:
         message = "; ".join(f"{p['field']}: {p['message']}" for p in problems) or "invalid request"
-    return ORJSONResponse(error_body("invalid_input", message, {"errors": problems}), status_code=422)
+    return FastJSONResponse(error_body("invalid_input", message, {"errors": problems}), status_code=422)
 
 
-async def _http_error(request: Request, exc: Exception) -> ORJSONResponse:
+_BODY_PARSE_FAILED = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, exc: Exception) -> FastJSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _BODY_PARSE_FAILED:
+        # FastAPI's answer to a body it cannot even decode (not UTF-8, a broken form): the same
+        # 422 as malformed JSON, as docs/api.md promises.
+        message = "the request body is not valid JSON" if _is_json(request) else "the request body cannot be parsed"
+        return FastJSONResponse(error_body("invalid_input", message), status_code=422)
     code = HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return ORJSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+    return FastJSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> ORJSONResponse:
+def _is_json(request: Request) -> bool:
+    return "json" in request.headers.get("content-type", "json")
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (Starlette's 405 names only the
+    methods of the first route whose path matched, and FastAPI makes a route per method)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> FastJSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return ORJSONResponse(error_body("internal_error", "an internal error occurred; it has been logged"), 500)
+    return FastJSONResponse(error_body("internal_error", "an internal error occurred; it has been logged"), 500)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -20,9 +20,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
-from fastapi.responses import ORJSONResponse
 
 from samtale.api.deps import AdminKeyDep, ServicesDep, require_chatbot_access
+from samtale.api.errors import error_responses
+from samtale.api.responses import FastJSONResponse
+from samtale.api.schemas_admin import (
+    DocumentDeletedResponse,
+    DocumentsResponse,
+    IndexesResponse,
+    Job,
+    JobAcceptedResponse,
+    JobsResponse,
+)
 from samtale.knowledge.jobs import UploadOptions
 from samtale.knowledge.manage import delete_document, list_documents
 from samtale.knowledge.repository import list_indexes
@@ -40,12 +49,12 @@ def _job_url(chatbot_id: str, job_id: str) -> str:
     return f"/api/admin/chatbots/{chatbot_id}/knowledge/jobs/{job_id}"
 
 
-@router.get("/indexes")
-async def knowledge_indexes(chatbot_id: str, services: ServicesDep, key: AdminKeyDep) -> ORJSONResponse:
+@router.get("/indexes", response_model=IndexesResponse, responses=error_responses(401, 403, 422))
+async def knowledge_indexes(chatbot_id: str, services: ServicesDep, key: AdminKeyDep) -> FastJSONResponse:
     """The chatbot's indexes: ``{indexes: [{name, documents, chunks, embedding_model, dimension, version}]}``."""
     require_chatbot_access(key, chatbot_id)
     summaries = await list_indexes(services.db, chatbot_id=chatbot_id)
-    return ORJSONResponse(
+    return FastJSONResponse(
         {
             "indexes": [
                 {
@@ -62,7 +71,11 @@ async def knowledge_indexes(chatbot_id: str, services: ServicesDep, key: AdminKe
     )
 
 
-@router.get("/indexes/{index_name}/documents")
+@router.get(
+    "/indexes/{index_name}/documents",
+    response_model=DocumentsResponse,
+    responses=error_responses(401, 403, 404, 422),
+)
 async def knowledge_documents(
     chatbot_id: str,
     index_name: str,
@@ -70,13 +83,13 @@ async def knowledge_documents(
     key: AdminKeyDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> ORJSONResponse:
+) -> FastJSONResponse:
     """An index's documents by id: ``{total, documents: [{id, source, title, chunks, metadata, updated_at}]}``."""
     require_chatbot_access(key, chatbot_id)
     total, documents = await list_documents(
         services.db, chatbot_id=chatbot_id, index_name=index_name, limit=limit, offset=offset
     )
-    return ORJSONResponse(
+    return FastJSONResponse(
         {
             "total": total,
             "documents": [
@@ -94,7 +107,12 @@ async def knowledge_documents(
     )
 
 
-@router.post("/indexes/{index_name}/documents", status_code=202)
+@router.post(
+    "/indexes/{index_name}/documents",
+    status_code=202,
+    response_model=JobAcceptedResponse,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
 async def knowledge_upload(
     chatbot_id: str,
     index_name: str,
@@ -108,7 +126,7 @@ async def knowledge_upload(
         str | None, Form(description="comma-separated CSV columns kept as metadata only")
     ] = None,
     prune: Annotated[bool, Form(description="delete documents of the index not in these files")] = False,
-) -> ORJSONResponse:
+) -> FastJSONResponse:
     """Start ingesting the uploaded files: ``202 {job_id, status_url, job}``.
 
     Files over the size limit (``SAMTALE_KNOWLEDGE_MAX_FILE_BYTES``) and files that cannot be
@@ -134,49 +152,58 @@ async def knowledge_upload(
         for upload in files:
             await upload.close()
     url = _job_url(chatbot_id, status.id)
-    return ORJSONResponse(
+    return FastJSONResponse(
         {"job_id": status.id, "status_url": url, "job": status.as_json()}, status_code=202, headers={"Location": url}
     )
 
 
-@router.delete("/indexes/{index_name}/documents/{document_id:path}")
+@router.delete(
+    "/indexes/{index_name}/documents/{document_id:path}",
+    response_model=DocumentDeletedResponse,
+    responses=error_responses(401, 403, 404, 422),
+)
 async def knowledge_delete_document(
     chatbot_id: str, index_name: str, document_id: str, services: ServicesDep, key: AdminKeyDep
-) -> ORJSONResponse:
+) -> FastJSONResponse:
     """Delete one document (by its id: a file name, a CSV id-column value, a product handle) and its chunks."""
     require_chatbot_access(key, chatbot_id)
     await delete_document(services.db, chatbot_id=chatbot_id, index_name=index_name, document_id=document_id)
     services.retriever.snapshots.invalidate(chatbot_id=chatbot_id, index_name=index_name)
-    return ORJSONResponse({"deleted": document_id, "index": index_name})
+    return FastJSONResponse({"deleted": document_id, "index": index_name})
 
 
-@router.post("/indexes/{index_name}/reindex", status_code=202)
+@router.post(
+    "/indexes/{index_name}/reindex",
+    status_code=202,
+    response_model=JobAcceptedResponse,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
 async def knowledge_reindex(
     chatbot_id: str, index_name: str, services: ServicesDep, key: AdminKeyDep
-) -> ORJSONResponse:
+) -> FastJSONResponse:
     """Start re-embedding every chunk of the index with the configured model: ``202 {job_id, status_url, job}``."""
     require_chatbot_access(key, chatbot_id)
     status = await services.knowledge_jobs.start_reindex(chatbot_id=chatbot_id, index_name=index_name)
     url = _job_url(chatbot_id, status.id)
-    return ORJSONResponse(
+    return FastJSONResponse(
         {"job_id": status.id, "status_url": url, "job": status.as_json()}, status_code=202, headers={"Location": url}
     )
 
 
-@router.get("/jobs")
+@router.get("/jobs", response_model=JobsResponse, responses=error_responses(401, 403, 422))
 async def knowledge_jobs(
     chatbot_id: str, services: ServicesDep, key: AdminKeyDep, limit: Annotated[int, Query(ge=1, le=100)] = 20
-) -> ORJSONResponse:
+) -> FastJSONResponse:
     """The chatbot's latest knowledge jobs, newest first: ``{jobs: [job]}``."""
     require_chatbot_access(key, chatbot_id)
     jobs = await services.knowledge_jobs.recent(chatbot_id=chatbot_id, limit=limit)
-    return ORJSONResponse({"jobs": [job.as_json() for job in jobs]})
+    return FastJSONResponse({"jobs": [job.as_json() for job in jobs]})
 
 
-@router.get("/jobs/{job_id}")
-async def knowledge_job(chatbot_id: str, job_id: str, services: ServicesDep, key: AdminKeyDep) -> ORJSONResponse:
+@router.get("/jobs/{job_id}", response_model=Job, responses=error_responses(401, 403, 404, 422))
+async def knowledge_job(chatbot_id: str, job_id: str, services: ServicesDep, key: AdminKeyDep) -> FastJSONResponse:
     """A job: ``{id, index, kind, state, progress: {phase, done, total}, files, errors: [{file,
     document_id, message}], result, created_at, started_at, finished_at}``."""
     require_chatbot_access(key, chatbot_id)
     job = await services.knowledge_jobs.get(chatbot_id=chatbot_id, job_id=job_id)
-    return ORJSONResponse(job.as_json())
+    return FastJSONResponse(job.as_json())

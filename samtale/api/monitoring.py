@@ -10,9 +10,18 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import ORJSONResponse
 
 from samtale.api.deps import AdminKeyDep, ServicesDep, require_chatbot_access
+from samtale.api.errors import error_responses
+from samtale.api.responses import FastJSONResponse
+from samtale.api.schemas_ops import (
+    CachesResponse,
+    ClearCacheResponse,
+    MonitoringHealthResponse,
+    PoolsResponse,
+    ProcessingMetricsResponse,
+    ResetPoolsResponse,
+)
 from samtale.chatbots.apikeys import ApiKeyInfo
 from samtale.errors import PermissionDeniedError
 from samtale.observability.metrics import render_metrics
@@ -24,12 +33,12 @@ router = APIRouter(prefix="/api/monitoring", tags=["monitoring"])
 metrics_router = APIRouter(tags=["monitoring"])
 
 
-@router.get("/conversation-health")
-async def monitoring_health(services: ServicesDep, key: AdminKeyDep) -> ORJSONResponse:
+@router.get("/conversation-health", response_model=MonitoringHealthResponse, responses=error_responses(401, 403, 422))
+async def monitoring_health(services: ServicesDep, key: AdminKeyDep) -> FastJSONResponse:
     """The whole system's health: database, cache backend, streams, the turn writer, process state."""
     db_ok = await services.db.ping()
     recorder = services.recorder
-    return ORJSONResponse(
+    return FastJSONResponse(
         {
             "status": "healthy" if db_ok and recorder.failures == 0 else "degraded",
             "database": "connected" if db_ok else "unreachable",
@@ -49,25 +58,25 @@ async def monitoring_health(services: ServicesDep, key: AdminKeyDep) -> ORJSONRe
     )
 
 
-@router.get("/connection-pools")
-async def monitoring_pools(services: ServicesDep, key: AdminKeyDep) -> ORJSONResponse:
+@router.get("/connection-pools", response_model=PoolsResponse, responses=error_responses(401, 403, 422))
+async def monitoring_pools(services: ServicesDep, key: AdminKeyDep) -> FastJSONResponse:
     """Outbound HTTP pool statistics keyed ``ai``, ``orders``, ``general``."""
-    return ORJSONResponse(services.pools.stats())
+    return FastJSONResponse(services.pools.stats())
 
 
-@router.get("/cache-stats")
-async def monitoring_caches(services: ServicesDep, key: AdminKeyDep) -> ORJSONResponse:
+@router.get("/cache-stats", response_model=CachesResponse, responses=error_responses(401, 403, 422))
+async def monitoring_caches(services: ServicesDep, key: AdminKeyDep) -> FastJSONResponse:
     """Hits, misses, hit rate and size of each cache (``config``, ``prompts``, ``assignments``)."""
-    return ORJSONResponse(services.caches.stats())
+    return FastJSONResponse(services.caches.stats())
 
 
-@router.get("/processing-metrics")
+@router.get("/processing-metrics", response_model=ProcessingMetricsResponse, responses=error_responses(401, 403, 422))
 async def monitoring_processing(
     services: ServicesDep,
     key: AdminKeyDep,
     window_minutes: Annotated[int, Query(ge=1, le=60 * 24 * 31)] = 60 * 24,
     chatbot_id: Annotated[str | None, Query()] = None,
-) -> ORJSONResponse:
+) -> FastJSONResponse:
     """Per chatbot and flow over the window: turns, TTFT p50/p95, tokens/s, phase means, error rate."""
     if chatbot_id is not None:
         require_chatbot_access(key, chatbot_id)
@@ -75,7 +84,7 @@ async def monitoring_processing(
         chatbot_id = key.chatbot_id
     since = utcnow() - timedelta(minutes=window_minutes)
     rows = await processing_metrics(db=services.db, since=since, chatbot_id=chatbot_id)
-    return ORJSONResponse(
+    return FastJSONResponse(
         {
             "window_minutes": window_minutes,
             "since": since.isoformat(),
@@ -90,23 +99,29 @@ def _require_deployment_admin(key: ApiKeyInfo) -> None:
         raise PermissionDeniedError("this action affects every chatbot; it needs an admin key for all chatbots")
 
 
-@router.post("/clear-cache")
-async def monitoring_clear_cache(services: ServicesDep, key: AdminKeyDep) -> ORJSONResponse:
+@router.post("/clear-cache", response_model=ClearCacheResponse, responses=error_responses(401, 403, 422))
+async def monitoring_clear_cache(services: ServicesDep, key: AdminKeyDep) -> FastJSONResponse:
     """Empty every cache in every worker (admin key for all chatbots)."""
     _require_deployment_admin(key)
     await services.caches.clear_all()
-    return ORJSONResponse({"success": True, "caches": services.caches.stats()})
+    return FastJSONResponse({"success": True, "caches": services.caches.stats()})
 
 
-@router.post("/reset-pool-stats")
-async def monitoring_reset_pools(services: ServicesDep, key: AdminKeyDep) -> ORJSONResponse:
+@router.post("/reset-pool-stats", response_model=ResetPoolsResponse, responses=error_responses(401, 403, 422))
+async def monitoring_reset_pools(services: ServicesDep, key: AdminKeyDep) -> FastJSONResponse:
     """Zero this worker's outbound pool statistics (admin key for all chatbots)."""
     _require_deployment_admin(key)
     services.pools.reset()
-    return ORJSONResponse({"success": True, "pools": services.pools.stats()})
+    return FastJSONResponse({"success": True, "pools": services.pools.stats()})
 
 
-@metrics_router.get("/metrics", response_class=Response)
+@metrics_router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"}
+    },
+)
 async def prometheus_metrics() -> Response:
     """Prometheus exposition: request latency, TTFT and phase histograms, tokens, pools, caches, errors."""
     body, content_type = render_metrics()

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from samtale.conversation.events import EventData, EventName
+
 
 class HistoryItem(BaseModel):
     """One earlier message, as the widget sends it."""
@@ -62,18 +64,79 @@ class ProcessMessageResponse(BaseModel):
 
 
 class StreamEventJSON(BaseModel):
-    """One event as the polling endpoint returns it."""
+    """One event as the polling endpoint returns it (the same ids, names and payloads as SSE)."""
 
-    id: int
-    event: str
-    data: dict[str, Any]
-    timestamp: str
+    id: int = Field(description="per-stream, increasing by one from 1")
+    event: EventName
+    data: EventData = Field(description="the payload of the event named by ``event`` (docs/api.md)")
+    timestamp: str = Field(description="ISO 8601, UTC")
 
 
 class StreamEventsResponse(BaseModel):
     """``GET /api/stream-events/{id}`` (seed 002)."""
 
     events: list[StreamEventJSON]
-    session_status: str
+    session_status: Literal["active", "completed", "failed", "stopped"]
     last_event_id: int
     has_more: bool
+
+
+class StopResponse(BaseModel):
+    """``POST /api/stream/{id}/stop``: the stream's status after the stop."""
+
+    success: bool = True
+    session_status: str
+
+
+class FlowRef(BaseModel):
+    """A flow of the chatbot, as the widget sees it."""
+
+    flow_type: str
+    route_key: str
+
+
+class StreamingOptions(BaseModel):
+    """How the widget may read answers; ``heartbeat_s`` is the SSE heartbeat interval (seconds)."""
+
+    sse: bool
+    polling: bool
+    heartbeat_s: float
+
+
+class PublicConfiguration(BaseModel):
+    """A chatbot's public settings (no secret ever appears here)."""
+
+    chatbot_id: str
+    name: str
+    language: str
+    language_name: str
+    image_enabled: bool
+    flows: list[FlowRef]
+    topKSettings: dict[str, int] = Field(description="top_k of each flow that has a knowledge index")
+    streaming: StreamingOptions
+    max_message_chars: int
+
+
+class ConversationConfigResponse(BaseModel):
+    """``GET /api/conversation-config/{chatbot_id}`` (seed 002)."""
+
+    success: bool = True
+    configuration: PublicConfiguration
+
+
+class ConversationHealthResponse(BaseModel):
+    """``GET /api/conversation-health`` (seed 002); 503 with the same body when the database is down."""
+
+    status: Literal["healthy", "degraded"]
+    database: Literal["connected", "unreachable"]
+    active_streams: int
+    running_turns: int
+    timestamp: str = Field(description="ISO 8601, UTC")
+
+
+class HealthResponse(BaseModel):
+    """``GET /health`` (seed 004); 503 with ``db: "unreachable"`` when the database is down."""
+
+    status: Literal["ok", "degraded"]
+    model: str = Field(description="``offline`` or ``provider:model``")
+    db: Literal["ok", "unreachable"]

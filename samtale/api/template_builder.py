@@ -19,15 +19,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
 
 from samtale.api.deps import AdminKeyDep, DbDep, ServicesDep, require_chatbot_access
+from samtale.api.errors import error_responses
+from samtale.api.schemas_sse import template_builder_stream_content
+from samtale.api.schemas_template_builder import (
+    ChatRequest,
+    ChatResponse,
+    NewSessionRequest,
+    NewSessionResponse,
+    SessionCreatedResponse,
+    SessionDebugResponse,
+    SessionHistoryResponse,
+    SubmitRequest,
+    SubmitResponse,
+    ValidationResult,
+)
 from samtale.chatbots.service import integration_secrets
 from samtale.errors import InputError, NotFoundError
-from samtale.llm.openai_provider import OpenAIProvider
+from samtale.llm.factory import create_json_provider
 from samtale.streaming.hub import StreamEvent
-from samtale.streaming.sse import SSE_HEADERS, format_event
+from samtale.streaming.sse import SSE_HEADERS, EventSourceResponse, format_event
 from samtale.template_builder import service
 from samtale.template_builder.assistant import Assistant, LLMAssistant
 from samtale.template_builder.errors import TemplatePayloadError
@@ -41,26 +53,6 @@ router = APIRouter(prefix="/api/template-builder", tags=["template builder"])
 WHATSAPP_KIND = "whatsapp"
 
 
-class NewSessionRequest(BaseModel):
-    """Optional chatbot the session belongs to (needed later to submit with its WhatsApp account)."""
-
-    chatbot_id: str | None = None
-
-
-class ChatRequest(BaseModel):
-    """One marketer message; at most 4,000 characters (longer → 413)."""
-
-    session_id: str
-    message: str = Field(description="the marketer's message, at most 4,000 characters")
-
-
-class SubmitRequest(BaseModel):
-    """Which chatbot's WhatsApp integration to submit with (defaults to the session's chatbot)."""
-
-    chatbot_id: str | None = None
-    integration: str | None = Field(default=None, description="integration name; default: the first of kind whatsapp")
-
-
 def get_assistant(request: Request, services: ServicesDep) -> Assistant:
     """The process's assistant: the LLM one when ``SAMTALE_LLM_PROVIDER=openai``, else the offline wizard.
 
@@ -71,13 +63,8 @@ def get_assistant(request: Request, services: ServicesDep) -> Assistant:
         return existing
     settings = services.settings
     assistant: Assistant
-    if settings.llm_provider == "openai":
-        provider = OpenAIProvider(
-            base_url=settings.openai_base_url,
-            api_key=settings.openai_api_key or "",
-            model=settings.llm_model,
-            http_client=services.pools.ai,
-        )
+    provider = create_json_provider(settings=settings, http_client=services.pools.ai)
+    if provider is not None:
         completer = ProviderJSONCompleter(provider=provider, temperature=settings.llm_temperature)
         assistant = LLMAssistant(completer=completer, model=settings.llm_model)
     else:
@@ -86,13 +73,13 @@ def get_assistant(request: Request, services: ServicesDep) -> Assistant:
     return assistant
 
 
-@router.get("/session/new")
+@router.get("/session/new", response_model=NewSessionResponse)
 async def new_session(db: DbDep) -> dict[str, str]:
     """Open a new session (seed 004): ``{"session_id"}``."""
     return {"session_id": await service.create_session(db)}
 
 
-@router.post("/sessions", status_code=201)
+@router.post("/sessions", status_code=201, response_model=SessionCreatedResponse, responses=error_responses(422))
 async def create_session(db: DbDep, body: NewSessionRequest | None = None) -> dict[str, str | None]:
     """Open a new session, optionally for a chatbot: ``{"session_id", "chatbot_id"}``."""
     chatbot_id = body.chatbot_id if body else None
@@ -101,7 +88,15 @@ async def create_session(db: DbDep, body: NewSessionRequest | None = None) -> di
 
 @router.post(
     "/chat",
-    responses={200: {"content": {"text/event-stream": {}}, "description": "the turn as JSON, or as SSE events"}},
+    response_model=ChatResponse,
+    responses={
+        200: {
+            "content": template_builder_stream_content(),
+            "description": "the turn as JSON, or with `Accept: text/event-stream` as events: `start`, a `token` per "
+            "word of the reply, `end` (the turn as in the JSON answer)",
+        },
+        **error_responses(404, 413, 422, 503),
+    },
 )
 async def chat(body: ChatRequest, request: Request, db: DbDep, services: ServicesDep) -> Any:
     """One turn: ``{session_id, reply, action, draft, missing_fields, validation, final_creation_payload}``.
@@ -111,7 +106,7 @@ async def chat(body: ChatRequest, request: Request, db: DbDep, services: Service
     assistant = get_assistant(request, services)
     result = await service.chat(db, session_id=body.session_id, message=body.message, assistant=assistant)
     if "text/event-stream" in request.headers.get("accept", ""):
-        return StreamingResponse(_sse(result), media_type="text/event-stream", headers=SSE_HEADERS)
+        return EventSourceResponse(_sse(result), headers=SSE_HEADERS)
     return result.to_dict()
 
 
@@ -131,13 +126,17 @@ async def _sse(result: service.ChatResult) -> AsyncIterator[bytes]:
     yield event("end", result.to_dict())
 
 
-@router.get("/session/{session_id}")
+@router.get("/session/{session_id}", response_model=SessionHistoryResponse, responses=error_responses(404, 422))
 async def session_history(session_id: str, db: DbDep) -> dict[str, Any]:
     """The chat history of a session, for a UI."""
     return await service.session_history(db, session_id=session_id)
 
 
-@router.get("/session/{session_id}/debug")
+@router.get(
+    "/session/{session_id}/debug",
+    response_model=SessionDebugResponse,
+    responses=error_responses(401, 403, 404, 422),
+)
 async def session_debug(session_id: str, db: DbDep, _admin: AdminKeyDep) -> dict[str, Any]:
     """Seed 004's debug structure: messages, draft, memory, LLM logs with latency (admin API key)."""
     return await service.session_debug(db, session_id=session_id)
@@ -145,6 +144,8 @@ async def session_debug(session_id: str, db: DbDep, _admin: AdminKeyDep) -> dict
 
 @router.post(
     "/validate",
+    response_model=ValidationResult,
+    responses=error_responses(422),
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}},
 )
 async def validate(request: Request) -> dict[str, Any]:
@@ -165,7 +166,11 @@ async def validate(request: Request) -> dict[str, Any]:
     return validate_template(payload).to_dict()
 
 
-@router.post("/session/{session_id}/submit")
+@router.post(
+    "/session/{session_id}/submit",
+    response_model=SubmitResponse,
+    responses=error_responses(401, 403, 404, 422, 503),
+)
 async def submit(
     session_id: str, db: DbDep, services: ServicesDep, key: AdminKeyDep, body: SubmitRequest | None = None
 ) -> dict[str, Any]:

@@ -77,3 +77,21 @@ def _api_key(reference: str | None, *, environ: dict[str, str] | None) -> str | 
         return resolve_secret(reference, environ=environ)
     except SecretError as exc:
         raise LLMConfigError(exc.message) from exc
+
+
+def create_json_provider(*, settings: Settings, http_client: httpx.AsyncClient | None = None) -> LLMProvider | None:
+    """The process's provider for JSON completions (the template builder's assistant), or None.
+
+    The OpenAI-compatible provider of ``SAMTALE_OPENAI_*`` / ``SAMTALE_LLM_MODEL`` when
+    ``SAMTALE_LLM_PROVIDER=openai``; None otherwise (the caller falls back to its offline
+    wizard: Flowise answers chat text, not JSON), on the pool's timeout. No ``max_tokens`` cap (a template's JSON
+    outgrows ``SAMTALE_LLM_MAX_TOKENS``) and no default temperature: the caller sends its own.
+    """
+    if settings.llm_provider != "openai":
+        return None
+    return OpenAIProvider(
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key or "",
+        model=settings.llm_model,
+        http_client=http_client,
+    )
