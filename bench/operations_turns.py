@@ -62,7 +62,7 @@ async def run_turns(*, turns: int, chatbots: int, clients: int) -> dict[str, Any
         data_dir=tmp / "data",
         redis_url=None,
     )
-    services = Services.create(settings)
+    services = await asyncio.to_thread(Services.create, settings)
     await services.start(warm_up=False)
     try:
         async with FakeLLMServer(replies=["We ship within 1-3 working days with GLS, and returns are free."]) as llm:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,7 +29,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
-        running = services or Services.create(resolved)
+        # Building the services reads files (the embedding model, its ONNX export, the SQLite path):
+        # done in a worker thread so the event loop is never blocked by it.
+        running = services if services is not None else await asyncio.to_thread(Services.create, resolved)
         app.state.services = running
         if owned:
             await running.start()

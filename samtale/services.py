@@ -116,7 +116,11 @@ class Services:
 
     @classmethod
     def create(cls, settings: Settings, *, db: Database | None = None) -> Services:
-        """Build the services for ``settings`` (no I/O yet; call :meth:`start` inside the event loop)."""
+        """Build the services for ``settings``; call :meth:`start` inside the event loop afterwards.
+
+        Blocking: it reads the embedding model's files (and exports it to ONNX when asked to), so
+        call it before the event loop starts or in a worker thread (``asyncio.to_thread``).
+        """
         database = db or create_database(settings.database_url)
         pools = HttpPools(config=PoolsConfig.from_settings(settings))
         embedder = build_embedder(settings, pools=pools)

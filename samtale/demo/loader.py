@@ -7,10 +7,12 @@ no chunk.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from rich.console import Console
 
+from samtale.chatbots.schema import ChatbotConfig
 from samtale.chatbots.service import import_chatbot, parse_chatbot_documents
 from samtale.knowledge.embedders import build_embedder
 from samtale.knowledge.ingest import ingest_paths
@@ -25,12 +27,18 @@ DEMO_CHATBOTS = {
 }
 
 
+def _demo_config() -> list[ChatbotConfig]:
+    return parse_chatbot_documents((DEMO_DIR / "vinhuset.yaml").read_text(encoding="utf-8"))
+
+
 async def load_demo(*, settings: Settings, console: Console | None = None) -> None:
     """Migrate, import the demo chatbots and ingest their knowledge bases."""
-    upgrade_database(settings.database_url)
-    base = parse_chatbot_documents((DEMO_DIR / "vinhuset.yaml").read_text(encoding="utf-8"))[0]
+    # Alembic runs synchronously, and the YAML and the embedding model are files: all three are
+    # done in worker threads so the event loop running this is never blocked.
+    await asyncio.to_thread(upgrade_database, settings.database_url)
+    base = (await asyncio.to_thread(_demo_config))[0]
     db = create_database(settings.database_url)
-    embedder = build_embedder(settings)
+    embedder = await asyncio.to_thread(build_embedder, settings)
     try:
         for chatbot_id, spec in DEMO_CHATBOTS.items():
             config = base.model_copy(

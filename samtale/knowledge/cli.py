@@ -46,9 +46,21 @@ def _columns(value: str | None) -> tuple[str, ...] | None:
     return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
+def _before_loop(load: Callable[[], T]) -> T:
+    """Run blocking preparation (reading files, loading the model) before the event loop starts,
+    with the same error handling as :func:`_run`."""
+    try:
+        return load()
+    except SamtaleError as exc:
+        console.print(f"[red]error[/red] {exc.message}")
+        raise typer.Exit(2) from None
+
+
 def _run(work: Callable[[Database], Awaitable[T]]) -> T:
+    settings = get_settings()  # reads the environment and .env once, before the event loop runs
+
     async def main() -> T:
-        db = create_database(get_settings().database_url)
+        db = create_database(settings.database_url)
         try:
             return await work(db)
         finally:
@@ -88,6 +100,8 @@ def ingest_command(
         text_columns=_columns(text_columns), metadata_only_columns=_columns(metadata_only_columns) or ()
     )
 
+    embedder = _before_loop(_embedder)  # loads the model's files before the event loop runs
+
     async def work(db: Database) -> IngestReport:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console, transient=True) as bar:
@@ -98,7 +112,7 @@ def ingest_command(
 
             return await ingest_paths(
                 db=db,
-                embedder=_embedder(),
+                embedder=embedder,
                 chatbot_id=chatbot,
                 index_name=index,
                 paths=paths,
@@ -188,9 +202,12 @@ def eval_command(
         console.print(f"[red]error[/red] fusion weights: {exc}")
         raise typer.Exit(2) from None
 
+    # The question file and the embedding model are read before the event loop runs.
+    items = _before_loop(lambda: load_questions(questions))
+    embedder = _before_loop(_embedder)
+
     async def work(db: Database) -> EvalReport:
-        items = load_questions(questions)
-        retriever = Retriever(db=db, embedder=_embedder(), index_weights=index_weights)
+        retriever = Retriever(db=db, embedder=embedder, index_weights=index_weights)
         return await evaluate(
             retriever=retriever, chatbot_id=chatbot, index_name=index, questions=items, filter_source=filter_source
         )

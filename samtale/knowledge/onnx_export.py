@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import uuid
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,13 @@ def export_onnx(*, target_dir: Path, force: bool = False) -> Path:
     encoded = tokenizer.encode_batch(sample)
     inputs = tuple(torch.tensor([getattr(e, name) for e in encoded], dtype=torch.int64) for name in INPUT_FIELDS)
     try:
-        with torch.no_grad():
+        # Tracing warns where the model turns a tensor into a Python value (shapes become constants),
+        # and the exporter about operators it rewrites (advanced indexing, negative indices). The
+        # dynamic axes below and the cosine check against torch after the export cover both, so
+        # they are silenced here rather than shown to every operator who exports.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx\.")
             torch.onnx.export(
                 MeanPooled().eval(),
                 inputs,

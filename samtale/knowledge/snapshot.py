@@ -111,7 +111,7 @@ async def load_snapshot(db: Database, head: IndexHead, *, analyzer: Analyzer) ->
         .order_by(KnowledgeDocument.external_id, KnowledgeChunk.position)
     )
     async with db.session() as session:
-        rows = list((await session.execute(statement)).tuples())
+        rows = list((await session.execute(statement)).all())
     return await asyncio.to_thread(build_snapshot, head, rows, analyzer=analyzer)
 
 

@@ -16,6 +16,9 @@ else ``tokens`` words ``token0 token1 …``; both pace the answer (``ttft_ms``, 
 - ``cut``: the stream is dropped after ``cut_after_tokens`` tokens;
 - ``error_event``: an error event is streamed after ``cut_after_tokens`` tokens.
 
+The scripting, pacing and faults live in :mod:`samtale.llm.fake_script` and the Flowise server in
+:mod:`samtale.llm.fake_flowise`; both are re-exported here.
+
 Run one for a benchmark: ``python -m samtale.llm.fake --port 9100 [--flowise] [--ttft-ms 0]
 [--tokens-per-s 0] [--tokens 20] [--reply TEXT]``; it prints its base URL.
 """
@@ -24,143 +27,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
 from samtale.llm.base import count_words, word_pieces
-from samtale.llm.fake_http import Connection, FakeHTTPServer, ReceivedRequest
+from samtale.llm.fake_flowise import FakeFlowiseServer
+from samtale.llm.fake_http import Connection, ReceivedRequest
+from samtale.llm.fake_script import Fault, ReplyScript, ScriptedServer
 
-Fault = Literal["status", "close", "hang", "cut", "error_event"]
-ReplyScript = Sequence[str] | Callable[[Any], str] | None
-
-
-class ScriptedServer(FakeHTTPServer):
-    """Scripting, pacing and fault injection shared by the fake LLM servers (see module doc).
-
-    Args:
-        replies: replies cycled in order, or a function of the request's JSON body returning
-            the reply; None answers ``token0 token1 …`` with ``tokens`` words.
-        tokens: words in the default reply.
-        ttft_ms: delay before the first token, in milliseconds (headers are sent at once).
-        tokens_per_s: pace of the following tokens; 0 sends them as fast as possible.
-        fail_first: how many answering requests (not ``/v1/models``) get the fault.
-        fault: which fault (see module doc).
-        fault_status: the HTTP status of a ``status`` fault (500, 429, 400…).
-        retry_after_s: ``Retry-After`` seconds sent with a 429 ``status`` fault.
-        cut_after_tokens: tokens streamed before a ``cut`` or ``error_event`` fault.
-        host, port: where to listen (port 0 = ephemeral).
-    """
-
-    def __init__(
-        self,
-        *,
-        replies: ReplyScript = None,
-        tokens: int = 20,
-        ttft_ms: float = 0.0,
-        tokens_per_s: float = 0.0,
-        fail_first: int = 0,
-        fault: Fault = "status",
-        fault_status: int = 500,
-        retry_after_s: float | None = None,
-        cut_after_tokens: int = 1,
-        host: str = "127.0.0.1",
-        port: int = 0,
-    ) -> None:
-        super().__init__(host=host, port=port)
-        self.tokens = tokens
-        self.ttft_ms = ttft_ms
-        self.tokens_per_s = tokens_per_s
-        self.fail_first = fail_first
-        self.fault: Fault = fault
-        self.fault_status = fault_status
-        self.retry_after_s = retry_after_s
-        self.cut_after_tokens = cut_after_tokens
-        self._script = replies
-        self._cycle: Iterator[str] | None = (
-            itertools.cycle(list(replies)) if replies is not None and not callable(replies) else None
-        )
-        self._default_reply = " ".join(f"token{i}" for i in range(tokens))
-        self._answered = 0
-
-    @property
-    def answered(self) -> int:
-        """How many answering requests arrived (including those that got a fault)."""
-        return self._answered
-
-    def next_reply(self, body: Any) -> str:
-        """The scripted reply for a request with JSON ``body``."""
-        if callable(self._script):
-            return self._script(body)
-        if self._cycle is not None:
-            return next(self._cycle)
-        return self._default_reply
-
-    def take_fault(self) -> Fault | None:
-        """Count an answering request; the fault it gets, or None."""
-        self._answered += 1
-        if self._answered <= self.fail_first:
-            return self.fault
-        return None
-
-    async def fault_before_answer(self, fault: Fault | None, connection: Connection, error_body: Any) -> bool:
-        """Apply a fault that happens before any answer; True when the request was consumed by it."""
-        if fault == "status":
-            headers = {}
-            if self.fault_status == 429 and self.retry_after_s is not None:
-                headers["retry-after"] = f"{self.retry_after_s:g}"
-            connection.send_json(self.fault_status, error_body, headers)
-            return True
-        if fault == "close":
-            connection.abort()
-            return True
-        if fault == "hang":
-            await self.wait_until_stopped()
-            connection.abort()
-            return True
-        return False
-
-    async def stream_events(
-        self,
-        connection: Connection,
-        *,
-        head: list[bytes],
-        tokens: list[bytes],
-        tail: list[bytes],
-        fault: Fault | None,
-        error_event: bytes,
-    ) -> None:
-        """Stream ``head``, then ``tokens`` paced by ``ttft_ms``/``tokens_per_s``, then ``tail``."""
-        mid_fault = fault if fault in ("cut", "error_event") else None
-        if self.ttft_ms <= 0 and self.tokens_per_s <= 0 and mid_fault is None:
-            connection.start_stream([*head, *tokens, *tail])
-            connection.end_stream()
-            return
-        connection.start_stream(head)
-        await connection.writer.drain()
-        if self.ttft_ms > 0:
-            await asyncio.sleep(self.ttft_ms / 1000)
-        gap = 1 / self.tokens_per_s if self.tokens_per_s > 0 else 0.0
-        for index, event in enumerate(tokens):
-            if mid_fault is not None and index == self.cut_after_tokens:
-                if mid_fault == "cut":
-                    await connection.writer.drain()
-                    connection.abort()
-                    return
-                connection.write_chunks([error_event])
-                connection.end_stream()
-                return
-            if index and gap:
-                await asyncio.sleep(gap)
-            connection.write_chunks([event])
-            if gap:
-                await connection.writer.drain()
-        connection.write_chunks(tail)
-        connection.end_stream()
+__all__ = ["FakeFlowiseServer", "FakeLLMServer", "Fault", "ReplyScript", "ScriptedServer", "main"]
 
 
 def _sse(payload: Any) -> bytes:
@@ -286,84 +165,6 @@ class FakeLLMServer(ScriptedServer):
 
 def _openai_error(message: str, kind: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": None}}
-
-
-def _flowise_event(event: str, data: Any, *, field: bytes = b"message:") -> bytes:
-    return field + b"\ndata:" + orjson.dumps({"event": event, "data": data}) + b"\n\n"
-
-
-class FakeFlowiseServer(ScriptedServer):
-    """A Flowise Prediction API server for one chatflow (see the module doc for the options).
-
-    Args:
-        chatflow_id: the chatflow it serves; other ids get 404 as Flowise answers them.
-        api_key: when set, requests must carry ``Authorization: Bearer <api_key>`` (else 401).
-        **options: scripting, pacing and faults, as :class:`ScriptedServer`.
-    """
-
-    def __init__(self, *, chatflow_id: str = "fake-chatflow", api_key: str | None = None, **options: Any) -> None:
-        super().__init__(**options)
-        self.chatflow_id = chatflow_id
-        self.api_key = api_key
-
-    @property
-    def base_url(self) -> str:
-        """The Flowise base URL of this server (the Prediction API lives under ``/api/v1``)."""
-        return self.origin
-
-    @property
-    def predictions(self) -> list[ReceivedRequest]:
-        """The prediction requests received, in order."""
-        return [r for r in self.requests if r.path.startswith("/api/v1/prediction/")]
-
-    async def handle(self, request: ReceivedRequest, connection: Connection) -> None:
-        """Answer ``POST /api/v1/prediction/{chatflowId}``."""
-        prefix = "/api/v1/prediction/"
-        if request.method != "POST" or not request.path.startswith(prefix):
-            await super().handle(request, connection)
-            return
-        if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
-            connection.send_json(401, {"statusCode": 401, "success": False, "message": "Unauthorized Access"})
-            return
-        chatflow_id = request.path[len(prefix) :]
-        if chatflow_id != self.chatflow_id:
-            message = f"Chatflow {chatflow_id} not found"
-            connection.send_json(404, {"statusCode": 404, "success": False, "message": message})
-            return
-        body = request.json if isinstance(request.json, dict) else None
-        if body is None or not isinstance(body.get("question"), str):
-            connection.send_json(400, {"statusCode": 400, "success": False, "message": "question is required"})
-            return
-        fault = self.take_fault()
-        error = {"statusCode": self.fault_status, "success": False, "message": "fake fault"}
-        if await self.fault_before_answer(fault, connection, error):
-            return
-        reply = self.next_reply(body)
-        chat_id = str(body.get("chatId") or uuid.uuid4())
-        metadata = {
-            "chatId": chat_id,
-            "chatMessageId": str(uuid.uuid4()),
-            "question": body["question"],
-            "sessionId": chat_id,
-        }
-        if not body.get("streaming"):
-            if self.ttft_ms > 0 or self.tokens_per_s > 0:
-                pace = len(word_pieces(reply)) / self.tokens_per_s if self.tokens_per_s > 0 else 0.0
-                await asyncio.sleep(self.ttft_ms / 1000 + pace)
-            connection.send_json(200, {"text": reply, **metadata})
-            return
-        pieces = word_pieces(reply)
-        # Flowise sends the first token as the `start` event's data, then every token as `token`.
-        head = [_flowise_event("start", pieces[0] if pieces else "")]
-        tokens = [_flowise_event("token", piece) for piece in pieces]
-        await self.stream_events(
-            connection,
-            head=head,
-            tokens=tokens,
-            tail=[_flowise_event("metadata", metadata), _flowise_event("end", "[DONE]", field=b"message")],
-            fault=fault,
-            error_event=_flowise_event("error", "fake fault in the middle of the stream", field=b"message"),
-        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

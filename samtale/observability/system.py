@@ -21,12 +21,16 @@ def register_active_streams(counter: Callable[[], int] | None) -> None:
     _active_streams = counter
 
 
+# Looked up once at import. Reading it is a procfs read answered by the kernel from memory (no
+# disk), so rss_mb may run inside the event loop (tests/conftest.py allows it by name).
+_STATM: Path | None = Path("/proc/self/statm") if Path("/proc/self/statm").exists() else None
+
+
 def rss_mb() -> float:
     """Resident memory of this process in MB: current from ``/proc/self/statm`` on Linux, else the
     peak from ``resource.getrusage`` (kilobytes on Linux, bytes on macOS)."""
-    statm = Path("/proc/self/statm")
-    if statm.exists():
-        pages = int(statm.read_text().split()[1])
+    if _STATM is not None:
+        pages = int(_STATM.read_text().split()[1])
         return round(pages * os.sysconf("SC_PAGE_SIZE") / 1_048_576, 1)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1_048_576 if sys.platform == "darwin" else 1024), 1)

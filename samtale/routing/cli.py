@@ -46,8 +46,10 @@ def import_command(
 ) -> None:
     """Merge the utterances of FILE into the chatbot's routing examples."""
 
+    settings = get_settings()  # reads the environment and .env once, before the event loop runs
+
     async def run() -> int:
-        database = create_database(get_settings().database_url)
+        database = create_database(settings.database_url)
         try:
             return await import_examples(db=database, chatbot_id=chatbot, path=file)
         finally:
@@ -69,17 +71,23 @@ def eval_command(
     """Route every utterance of --data and compare with its flow: accuracy, per-flow figures, latency."""
     settings = get_settings()
 
+    # Files (the questions, the embedding model) are read here, before the event loop runs.
+    try:
+        rows = read_labelled_csv(data)
+        embedder = build_embedder(settings)  # the server's embedder: same runtime, threads, batching
+    except SamtaleError as exc:
+        raise _fail(exc) from exc
+
     async def run() -> EvaluationReport:
         database = create_database(settings.database_url)
         try:
             config = await load_chatbot_config(db=database, chatbot_id=chatbot)
         finally:
             await database.dispose()
-        rows = read_labelled_csv(data)
         async with httpx.AsyncClient(timeout=settings.pool_ai_timeout_s) as client:
             router = await Router.build(
                 config=config,
-                embedder=build_embedder(settings),  # the server's embedder: same runtime, threads, batching
+                embedder=embedder,
                 classifiers=build_classifiers(config, settings=settings, http_client=client),
                 cache_dir=settings.data_dir / "routing",
             )

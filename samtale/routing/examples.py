@@ -6,6 +6,7 @@ utterances), so they are exported and imported with the chatbot.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -100,7 +101,7 @@ async def import_examples(*, db: Database, chatbot_id: str, path: Path) -> int:
         ExamplesFileError: the file is unreadable or names a flow the chatbot does not have.
         RoutingConfigError: the resulting routing config is refused.
     """
-    rows = read_labelled_csv(path)
+    rows = await asyncio.to_thread(read_labelled_csv, path)
     async with db.session() as session:
         row = await session.get(Chatbot, chatbot_id)
         if row is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from sqlalchemy import select
@@ -25,7 +27,7 @@ from tests.conftest import ROOT
 async def test_the_example_config_round_trips_and_its_literal_secret_is_encrypted(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    text = (ROOT / "examples" / "wine-shop.yaml").read_text(encoding="utf-8")
+    text = await asyncio.to_thread((ROOT / "examples" / "wine-shop.yaml").read_text, encoding="utf-8")
     config = parse_chatbot_documents(text)[0]
     shop = config.integrations[0].model_copy(update={"secrets": {"access_token": "shpat_literal_secret"}})
     config = config.model_copy(update={"integrations": [shop]})
@@ -69,7 +71,7 @@ def test_a_bad_config_is_refused_with_a_message_naming_the_problem(document: str
 
 
 async def test_admin_endpoints_need_an_admin_key_of_the_chatbot(client: httpx.AsyncClient, services: Services) -> None:
-    text = (ROOT / "examples" / "wine-shop.yaml").read_text(encoding="utf-8")
+    text = await asyncio.to_thread((ROOT / "examples" / "wine-shop.yaml").read_text, encoding="utf-8")
     await import_chatbot(
         db=services.db, config=parse_chatbot_documents(text)[0], secret_key=services.settings.secret_key
     )

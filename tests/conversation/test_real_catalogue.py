@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import httpx
+import pytest
 
 from samtale.knowledge.ingest import ingest_paths
 from samtale.services import Services
@@ -20,9 +21,9 @@ async def ask(client: httpx.AsyncClient, chatbot_id: str, text: str) -> list[dic
     return await read_sse(client, (await client.post("/api/process-message", json=body)).json()["sse_url"])
 
 
-async def test_questions_naming_a_wine_find_it_and_the_offline_answer_names_it(
-    client: httpx.AsyncClient, services: Services, tmp_path: Path
-) -> None:
+@pytest.fixture
+def wine_rows(tmp_path: Path) -> tuple[Path, list[dict[str, str]]]:
+    """The first ``ROWS`` reviews as a CSV of their own, written here (outside the event loop)."""
     with shared_data("catalog", "winemag-5k.csv").open(encoding="utf-8") as source:
         rows = list(csv.DictReader(source))[:ROWS]
     subset = tmp_path / "wines.csv"
@@ -30,6 +31,19 @@ async def test_questions_naming_a_wine_find_it_and_the_offline_answer_names_it(
         writer = csv.DictWriter(target, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    return subset, rows
+
+
+@pytest.fixture
+def terms_page() -> Path:
+    """The real shop's terms (the path is checked here, outside the event loop)."""
+    return shared_data("policies", "stellaholm-terms.en.md")
+
+
+async def test_questions_naming_a_wine_find_it_and_the_offline_answer_names_it(
+    client: httpx.AsyncClient, services: Services, wine_rows: tuple[Path, list[dict[str, str]]]
+) -> None:
+    subset, rows = wine_rows
     await add_chatbot(services, id="winestore", name="Wine Store", flows=[{"type": "main", "knowledge_index": "wines"}])
     report = await ingest_paths(
         db=services.db,
@@ -55,7 +69,7 @@ async def test_questions_naming_a_wine_find_it_and_the_offline_answer_names_it(
 
 
 async def test_a_returns_question_is_answered_from_the_shops_terms(
-    client: httpx.AsyncClient, services: Services
+    client: httpx.AsyncClient, services: Services, terms_page: Path
 ) -> None:
     await add_chatbot(services, id="jewellery", name="Stellaholm", flows=[{"type": "main", "knowledge_index": "terms"}])
     await ingest_paths(
@@ -63,7 +77,7 @@ async def test_a_returns_question_is_answered_from_the_shops_terms(
         embedder=services.embedder,
         chatbot_id="jewellery",
         index_name="terms",
-        paths=[shared_data("policies", "stellaholm-terms.en.md")],
+        paths=[terms_page],
     )
     events = await ask(client, "jewellery", "Can I return a ring I bought, and how many days do I have?")
     answer = answer_text(events)

@@ -5,6 +5,7 @@ server over real loopback HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ async def knowledge(services: Services, tmp_path: Path) -> None:
     """The shop's three knowledge indexes (one small Markdown page each)."""
     for index_name, text in KNOWLEDGE.items():
         page = tmp_path / f"{index_name}.md"
-        page.write_text(text, encoding="utf-8")
+        await asyncio.to_thread(page.write_text, text, encoding="utf-8")
         await ingest_paths(
             db=services.db, embedder=services.embedder, chatbot_id="routeshop", index_name=index_name, paths=[page]
         )

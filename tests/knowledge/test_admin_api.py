@@ -17,6 +17,7 @@ from samtale.services import Services
 from samtale.settings import Settings
 from samtale.storage.base import utcnow
 from samtale.storage.models.knowledge import KnowledgeIndex, KnowledgeJob
+from tests.conftest import SettingsFactory
 from tests.knowledge.helpers import SHARED_DATA
 from tests.knowledge.test_formats import HANDBOOK_PAGES, SHIPPING_PAGE, make_pdf
 
@@ -26,23 +27,15 @@ SIZE_LIMIT = 200_000
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def settings(make_settings: SettingsFactory) -> Settings:
     """The usual test settings with a small knowledge file size limit."""
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        environment="test",
-        database_url=database_url,
-        data_dir=tmp_path / "data",
-        redis_url=None,
-        llm_provider="offline",
-        knowledge_max_file_bytes=SIZE_LIMIT,
-    )
+    return make_settings(knowledge_max_file_bytes=SIZE_LIMIT)
 
 
 @pytest.fixture
 async def admin(services: Services) -> dict[str, str]:
     """The wine shop imported from the example config, and headers with its admin key."""
-    text = (ROOT / "examples" / "wine-shop.yaml").read_text(encoding="utf-8")
+    text = await asyncio.to_thread((ROOT / "examples" / "wine-shop.yaml").read_text, encoding="utf-8")
     await import_chatbot(
         db=services.db, config=parse_chatbot_documents(text)[0], secret_key=services.settings.secret_key
     )
@@ -65,7 +58,7 @@ async def finished(client: httpx.AsyncClient, url: str, headers: dict[str, str])
 async def test_an_upload_ingests_the_good_files_and_reports_each_bad_one(
     client: httpx.AsyncClient, services: Services, admin: dict[str, str]
 ) -> None:
-    apparel = (SHARED_DATA / "catalog" / "shopify-apparel.csv").read_bytes()
+    apparel = await asyncio.to_thread((SHARED_DATA / "catalog" / "shopify-apparel.csv").read_bytes)
     files = [
         ("files", ("shipping.html", SHIPPING_PAGE.encode(), "text/html")),
         ("files", ("handbook.pdf", make_pdf(HANDBOOK_PAGES, title="Customer handbook"), "application/pdf")),

@@ -170,6 +170,7 @@ async def test_the_llm_chooses_filters_when_the_rules_find_none(
         )
         assert ruled.filters is not None and ruled.filters.source == "rules"
         assert len(server.chat_requests) == asked
+        await provider.aclose()  # its private connection pool, else its sockets leak (ResourceWarning)
 
     async with FakeLLMServer(replies=["x"], fail_first=5, fault="status", fault_status=500) as broken:
         provider = OpenAIProvider(base_url=broken.base_url, api_key="test", model="fake-model")
@@ -183,6 +184,7 @@ async def test_the_llm_chooses_filters_when_the_rules_find_none(
         )
         assert failed.filters is not None and failed.filters.error and failed.filters.filters == {}
         assert failed.chunks  # answered without LLM filters
+        await provider.aclose()
 
 
 def test_a_field_only_part_of_the_catalogue_carries_is_not_filtered_on() -> None:

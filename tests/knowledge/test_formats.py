@@ -3,6 +3,7 @@ bad file fails alone with a message naming it while the rest of the batch is ing
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from pathlib import Path
@@ -225,12 +226,16 @@ async def test_a_batch_with_bad_files_ingests_the_good_ones_and_nothing_of_the_b
     db: Database, embedder: LocalEmbedder, tmp_path: Path
 ) -> None:
     shop = chatbot_id("stellaholm")
-    (tmp_path / "shipping.html").write_text(SHIPPING_PAGE, encoding="utf-8")
-    (tmp_path / "handbook.pdf").write_bytes(make_pdf(HANDBOOK_PAGES, title="Customer handbook"))
-    (tmp_path / "broken.pdf").write_bytes(make_pdf(HANDBOOK_PAGES)[:300])
-    (tmp_path / "vins.csv").write_bytes("id,name\n1,Côtes du Rhône\n".encode("latin-1"))
-    (tmp_path / "app.html").write_text("<html><body><script>boot()</script></body></html>", encoding="utf-8")
-    (tmp_path / "huge.txt").write_bytes(b"word " * 5000)
+    await asyncio.to_thread((tmp_path / "shipping.html").write_text, SHIPPING_PAGE, encoding="utf-8")
+    await asyncio.to_thread(
+        (tmp_path / "handbook.pdf").write_bytes, make_pdf(HANDBOOK_PAGES, title="Customer handbook")
+    )
+    await asyncio.to_thread((tmp_path / "broken.pdf").write_bytes, make_pdf(HANDBOOK_PAGES)[:300])
+    await asyncio.to_thread((tmp_path / "vins.csv").write_bytes, "id,name\n1,Côtes du Rhône\n".encode("latin-1"))
+    await asyncio.to_thread(
+        (tmp_path / "app.html").write_text, "<html><body><script>boot()</script></body></html>", encoding="utf-8"
+    )
+    await asyncio.to_thread((tmp_path / "huge.txt").write_bytes, b"word " * 5000)
     paths = [tmp_path / n for n in ("shipping.html", "broken.pdf", "vins.csv", "handbook.pdf", "app.html", "huge.txt")]
     paths.append(CATALOG / "shopify-apparel.csv")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from pathlib import Path
 
@@ -113,7 +114,7 @@ async def test_a_changed_row_replaces_its_chunks_and_searches_see_it(
 ) -> None:
     header, rows = wine_rows(20)
     shop = chatbot_id("changes")
-    feed = write_wines(tmp_path / "wines.csv", header, rows)
+    feed = await asyncio.to_thread(write_wines, tmp_path / "wines.csv", header, rows)
     first = await ingest_paths(
         db=db, embedder=embedder, chatbot_id=shop, index_name="products", paths=[feed], id_column="id"
     )
@@ -121,7 +122,7 @@ async def test_a_changed_row_replaces_its_chunks_and_searches_see_it(
     assert await retriever.search(chatbot_id=shop, index_name="products", query="wine", top_k=3)
 
     rows[4]["description"] = "Smoky notes of bergamot and sea salt over a long, saline finish."
-    write_wines(feed, header, rows)
+    await asyncio.to_thread(write_wines, feed, header, rows)
     second = await ingest_paths(
         db=db, embedder=embedder, chatbot_id=shop, index_name="products", paths=[feed], id_column="id"
     )
@@ -145,9 +146,9 @@ async def test_a_changed_row_replaces_its_chunks_and_searches_see_it(
 
 async def test_a_file_that_is_not_utf8_fails_alone(db: Database, embedder: LocalEmbedder, tmp_path: Path) -> None:
     latin = tmp_path / "vins.csv"
-    latin.write_bytes("id,title\n1,Côtes du Rhône\n".encode("latin-1"))
+    await asyncio.to_thread(latin.write_bytes, "id,title\n1,Côtes du Rhône\n".encode("latin-1"))
     notes = tmp_path / "opening-hours.txt"
-    notes.write_text("The shop is open Monday to Friday from 10 to 18.", encoding="utf-8")
+    await asyncio.to_thread(notes.write_text, "The shop is open Monday to Friday from 10 to 18.", encoding="utf-8")
     shop = chatbot_id("mixed")
 
     report = await ingest_paths(
@@ -171,7 +172,7 @@ async def test_no_index_means_no_knowledge_but_another_model_is_refused(
     assert await retriever.search(chatbot_id=shop, index_name="policies", query="returns?", top_k=3) == []
 
     notes = tmp_path / "faq.md"
-    notes.write_text("# FAQ\n\nWe ship to Denmark and Sweden.\n", encoding="utf-8")
+    await asyncio.to_thread(notes.write_text, "# FAQ\n\nWe ship to Denmark and Sweden.\n", encoding="utf-8")
     await ingest_paths(db=db, embedder=embedder, chatbot_id=shop, index_name="faq", paths=[notes])
     other = OpenAIEmbedder(base_url="http://127.0.0.1:9", model="text-embedding-3-small", dimension=1536)
 

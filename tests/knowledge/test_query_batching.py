@@ -47,10 +47,13 @@ def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def make_embedder(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """Builds a new local embedder of the parametrised runtime (its own batcher and counters)."""
 
+    # The export is resolved here, in a sync fixture, not inside the test's event loop.
+    model_file = request.getfixturevalue("onnx_model") if request.param == "onnx" else None
+
     def make(**options: int) -> LocalModelEmbedder:
-        if request.param == "torch":
+        if model_file is None:
             return LocalEmbedder(**options)
-        return OnnxEmbedder(model_file=request.getfixturevalue("onnx_model"), **options)
+        return OnnxEmbedder(model_file=model_file, **options)
 
     return make
 

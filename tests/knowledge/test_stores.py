@@ -3,6 +3,7 @@ the right wines, with metadata filters, through the official clients over real l
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
@@ -31,6 +32,9 @@ from samtale.knowledge.stores.qdrant import QdrantStore
 from samtale.storage.db import Database
 from samtale.storage.models import Integration
 from tests.knowledge.helpers import WINE_METADATA_ONLY, chatbot_id, wine_rows, write_wines
+
+# qdrant-client warns when an API key travels over plain HTTP; the simulators are plain HTTP on loopback.
+pytestmark = pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection:UserWarning")
 
 SECRET_KEY = "test-secret-key-for-stores"
 PINECONE_KEY = "pcsk-test-0123456789"
@@ -118,7 +122,7 @@ async def test_a_catalogue_in_a_remote_store_answers_like_the_embedded_one(
     feed, header, rows = catalogue
     shop = chatbot_id(kind)
     app = _simulator(kind)
-    url = serve(app)
+    url = await asyncio.to_thread(serve, app)
     (config,) = parse_chatbot_documents(_chatbot_yaml(shop, kind, url))
     await import_chatbot(db=db, config=config, secret_key=SECRET_KEY)
     async with db.session() as session:
@@ -169,7 +173,7 @@ async def test_a_catalogue_in_a_remote_store_answers_like_the_embedded_one(
 
         # A changed wine replaces its chunk: the next search syncs the store again.
         changed = dict(rows[40], description="A wine of lemon peel and sea spray, bottled by the harbour.")
-        write_wines(tmp_path / "wines.csv", header, [changed, *rows[:40], *rows[41:]])
+        await asyncio.to_thread(write_wines, tmp_path / "wines.csv", header, [changed, *rows[:40], *rows[41:]])
         await ingest_paths(
             db=db,
             embedder=embedder,
@@ -196,7 +200,7 @@ async def test_a_store_built_by_another_model_is_refused(
 ) -> None:
     shop = chatbot_id(f"{kind}-mismatch")
     app = _simulator(kind)
-    url = serve(app)
+    url = await asyncio.to_thread(serve, app)
     # Someone else's collection of 3-dimensional vectors already sits where the config points.
     if kind == "pinecone":
         other: Any = PineconeStore(api_key=PINECONE_KEY, index_name="wines", namespace="x", controller_host=url)
@@ -207,7 +211,9 @@ async def test_a_store_built_by_another_model_is_refused(
     (config,) = parse_chatbot_documents(_chatbot_yaml(shop, kind, url))
     await import_chatbot(db=db, config=config, secret_key=SECRET_KEY)
     notes = tmp_path / "faq.md"
-    notes.write_text("# Shipping\n\nWe ship to Denmark and Sweden within three days.\n", encoding="utf-8")
+    await asyncio.to_thread(
+        notes.write_text, "# Shipping\n\nWe ship to Denmark and Sweden within three days.\n", encoding="utf-8"
+    )
     await ingest_paths(db=db, embedder=embedder, chatbot_id=shop, index_name="products", paths=[notes])
 
     registry = StoreRegistry(db=db, secret_key=SECRET_KEY)
@@ -220,9 +226,11 @@ async def test_a_store_built_by_another_model_is_refused(
         await registry.aclose()
 
 
+# qdrant-client warns when an API key travels over plain HTTP; the simulator is plain HTTP on loopback.
+@pytest.mark.filterwarnings("ignore:Api key is used with an insecure connection:UserWarning")
 @pytest.mark.parametrize("kind", ["pinecone", "qdrant"])
 async def test_store_operations_follow_the_real_api(kind: str, serve: Serve) -> None:
-    url = serve(_simulator(kind))
+    url = await asyncio.to_thread(serve, _simulator(kind))
     store: Any
     if kind == "pinecone":
         store = PineconeStore(

@@ -14,18 +14,20 @@ from samtale.settings import Settings
 from .conftest import shop_request
 
 
-def test_with_no_model_configured_the_offline_answerer_is_used() -> None:
-    provider = create_provider(LLMSettings(), settings=Settings(_env_file=None, llm_provider="offline"))
+def test_with_no_model_configured_the_offline_answerer_is_used(settings: Settings) -> None:
+    provider = create_provider(LLMSettings(), settings=settings)
     assert provider.name == "offline"
 
 
-async def test_an_openai_flow_uses_its_base_url_model_and_the_key_named_by_its_env_reference() -> None:
+async def test_an_openai_flow_uses_its_base_url_model_and_the_key_named_by_its_env_reference(
+    settings: Settings,
+) -> None:
     async with FakeLLMServer(replies=["Hej"]) as server, httpx.AsyncClient() as client:
         chatbot = LLMSettings(provider="openai", model="chatbot-model", api_key="${SHOP_LLM_KEY}")
         flow = LLMSettings(base_url=server.base_url, model="flow-model", temperature=0.5)
         provider = create_provider(
             chatbot.merged(flow),
-            settings=Settings(_env_file=None),
+            settings=settings,
             http_client=client,
             environ={"SHOP_LLM_KEY": "sk-from-env"},
         )
@@ -37,8 +39,7 @@ async def test_an_openai_flow_uses_its_base_url_model_and_the_key_named_by_its_e
     assert sent.json["model"] == "flow-model" and sent.json["temperature"] == 0.5
 
 
-def test_a_flowise_flow_needs_a_chatflow_id_and_an_unset_key_is_named() -> None:
-    settings = Settings(_env_file=None)
+def test_a_flowise_flow_needs_a_chatflow_id_and_an_unset_key_is_named(settings: Settings) -> None:
     with pytest.raises(LLMConfigError, match="chatflow_id"):
         create_provider(LLMSettings(provider="flowise"), settings=settings)
     with pytest.raises(LLMConfigError, match="MISSING_KEY"):

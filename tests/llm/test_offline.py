@@ -155,8 +155,14 @@ def test_with_nothing_found_the_shopper_is_told_so_and_sent_to_the_shop() -> Non
     assert "kunne desværre ikke finde noget" in danish and "Kontakt venligst Vinhuset" in danish
 
 
-async def test_the_reply_streams_word_by_word_and_reports_words_as_tokens(shared_data: Path) -> None:
-    request = ask("Can I return a bottle?", context=policy_chunks(shared_data / "policies" / "stellaholm-terms.en.md"))
+@pytest.fixture
+def terms_chunks(shared_data: Path) -> list[ContextChunk]:
+    """The Stellaholm terms as chunks, read in a sync fixture (outside the test's event loop)."""
+    return policy_chunks(shared_data / "policies" / "stellaholm-terms.en.md")
+
+
+async def test_the_reply_streams_word_by_word_and_reports_words_as_tokens(terms_chunks: list[ContextChunk]) -> None:
+    request = ask("Can I return a bottle?", context=terms_chunks)
     provider = OfflineProvider()
     items = [item async for item in provider.stream(request)]
     deltas = [item.text for item in items if isinstance(item, TextDelta)]

@@ -6,8 +6,6 @@ test does not wait long; the Shopify simulator answers after 2 s.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 from sqlalchemy import select
@@ -17,6 +15,7 @@ from samtale.orders.simulators import SimulatorControl, create_shopify_simulator
 from samtale.services import Services
 from samtale.settings import Settings
 from samtale.storage.models import ConversationProcessingMetrics, Message
+from tests.conftest import SettingsFactory
 from tests.conversation.helpers import add_chatbot, read_sse
 
 from .shops import ServeApp
@@ -24,17 +23,9 @@ from .test_order_turns import TOKEN, shop_document
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def settings(make_settings: SettingsFactory) -> Settings:
     """The shared test settings with an impatient ``orders`` pool."""
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        environment="test",
-        database_url=database_url,
-        data_dir=tmp_path / "data",
-        redis_url=None,
-        llm_provider="offline",
-        pool_orders_timeout_s=0.5,
-    )
+    return make_settings(pool_orders_timeout_s=0.5)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ order system failing, and finally their order; no record names the order number 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -52,7 +53,7 @@ async def test_failed_verifications_are_logged_without_the_order_number_or_email
 ) -> None:
     shop = make_shop(kind, orders=[ORDER])
     tracker = create_tracker(
-        shop.integration(serve_app(shop.app)),
+        shop.integration(await asyncio.to_thread(serve_app, shop.app)),
         client=http,
         environ=ENVIRON,
         retry=RetryPolicy(attempts=2, initial_wait_s=0.01, max_wait_s=0.02),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -38,7 +39,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 async def test_shopify_throttled_is_retried_after_the_cost_wait(serve_app: ServeApp, client: httpx.AsyncClient) -> None:
     control = SimulatorControl(throttle_next=1, retry_after="0.3")
-    url = serve_app(create_shopify_simulator(control=control, access_token="shpat_x"))
+    url = await asyncio.to_thread(serve_app, create_shopify_simulator(control=control, access_token="shpat_x"))
     integration = IntegrationConfig(
         name="shop",
         kind="shopify",
@@ -58,7 +59,7 @@ async def test_shopify_throttled_is_retried_after_the_cost_wait(serve_app: Serve
 async def test_a_revoked_permanent_shopify_token_is_an_auth_error_without_the_token_in_it(
     serve_app: ServeApp, client: httpx.AsyncClient
 ) -> None:
-    url = serve_app(create_shopify_simulator(access_token="shpat_valid"))
+    url = await asyncio.to_thread(serve_app, create_shopify_simulator(access_token="shpat_valid"))
     integration = IntegrationConfig(
         name="shop",
         kind="shopify",
@@ -75,7 +76,7 @@ async def test_a_revoked_permanent_shopify_token_is_an_auth_error_without_the_to
 async def test_magento_integration_credentials_sign_requests_with_oauth1_hmac_sha256(
     serve_app: ServeApp, client: httpx.AsyncClient
 ) -> None:
-    url = serve_app(create_magento_simulator(oauth_credentials=OAUTH))
+    url = await asyncio.to_thread(serve_app, create_magento_simulator(oauth_credentials=OAUTH))
     stored = encrypt_secrets(OAUTH, secret_key="test-key")
     integration = IntegrationConfig(
         name="shop", kind="magento", settings={"base_url": url, "allow_private_network": True}
@@ -93,7 +94,7 @@ async def test_magento_integration_credentials_sign_requests_with_oauth1_hmac_sh
 async def test_a_generic_rest_api_with_an_api_key_header_and_json_paths(
     serve_app: ServeApp, client: httpx.AsyncClient
 ) -> None:
-    url = serve_app(create_bevco_simulator(api_key="k-123"))
+    url = await asyncio.to_thread(serve_app, create_bevco_simulator(api_key="k-123"))
     integration = IntegrationConfig(
         name="shop",
         kind="generic",
@@ -129,7 +130,7 @@ async def test_a_generic_rest_api_with_an_api_key_header_and_json_paths(
 async def test_an_order_api_on_loopback_is_refused_unless_the_chatbot_allows_it(
     serve_app: ServeApp, client: httpx.AsyncClient
 ) -> None:
-    url = serve_app(create_bevco_simulator())
+    url = await asyncio.to_thread(serve_app, create_bevco_simulator())
     integration = IntegrationConfig(
         name="shop", kind="bevco", settings={"base_url": url}, secrets={"client_id": "sim-client", "client_secret": "s"}
     )

@@ -6,6 +6,7 @@ the chatbot's own examples plus every 20th Bitext training row; the full figures
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,13 @@ SHOP_QUESTIONS_DEV = Path(__file__).parent / "data" / "shop-questions-dev.csv"
 BITEXT_EVERY = 20
 
 
+# Read once at import, outside any event loop (async tests build their configs from it).
+_BITEXT_SHOP_DOCUMENT: dict[str, Any] = yaml.safe_load(BITEXT_SHOP.read_text(encoding="utf-8"))
+
+
 def bitext_shop_document() -> dict[str, Any]:
     """The shipped bitext-shop chatbot document, as a dict (fresh copy)."""
-    document: dict[str, Any] = yaml.safe_load(BITEXT_SHOP.read_text(encoding="utf-8"))
-    return document
+    return copy.deepcopy(_BITEXT_SHOP_DOCUMENT)
 
 
 def bitext_shop_with_train_subset() -> ChatbotConfig:

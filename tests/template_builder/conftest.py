@@ -32,10 +32,16 @@ def migrated_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def database(tmp_path: Path, migrated_file: Path) -> AsyncIterator[Database]:
-    """A migrated SQLite database in a temporary file of its own."""
+def database_file(tmp_path: Path, migrated_file: Path) -> Path:
+    """A copy of the migrated file for one test (copied here, outside the event loop)."""
     path = tmp_path / "templates.db"
     shutil.copyfile(migrated_file, path)
-    db = create_database(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+async def database(database_file: Path) -> AsyncIterator[Database]:
+    """A migrated SQLite database in a temporary file of its own."""
+    db = create_database(f"sqlite+aiosqlite:///{database_file}")
     yield db
     await db.dispose()

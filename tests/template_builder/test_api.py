@@ -1,7 +1,6 @@
 """The template builder's HTTP API, as a frontend and an operator use it.
 
-The app runs in process; Meta's endpoint is the simulator on a real loopback port. The module is
-skipped until the shared services (``samtale.services``, the lead's) import cleanly.
+The app runs in process; Meta's endpoint is the simulator on a real loopback port.
 """
 
 from __future__ import annotations
@@ -16,8 +15,6 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-
-pytest.importorskip("samtale.services", reason="samtale.services (the lead's) does not import yet")
 
 from samtale.api.errors import install_error_handlers
 from samtale.api.template_builder import router

@@ -16,6 +16,7 @@ configured integration secrets. Unauthorised calls get Magento's 401 body.
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -140,9 +141,13 @@ def create_magento_simulator(
             signature.base_string_uri(str(request.url.replace(query=""))),
             signature.normalize_parameters(params),
         )
-        expected = signature.sign_hmac_sha256(
-            base, oauth_credentials["consumer_secret"], oauth_credentials["access_token_secret"]
+        # sign_hmac_sha256(base, secret, secret) is deprecated in oauthlib; the _with_client form
+        # reads the same two secrets from a client object.
+        secrets = SimpleNamespace(
+            client_secret=oauth_credentials["consumer_secret"],
+            resource_owner_secret=oauth_credentials["access_token_secret"],
         )
+        expected = signature.sign_hmac_sha256_with_client(base, secrets)
         return signature.safe_string_equals(expected, given.get("oauth_signature", ""))
 
     async def guard(request: Request, route: str) -> Response | None:
