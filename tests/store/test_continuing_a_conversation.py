@@ -204,7 +204,7 @@ async def test_turns_alternating_between_two_workers_see_each_others_turns(
 ) -> None:
     """Two workers in process (each its own history cache) on one database: every turn's prompt
     holds every earlier turn, whichever worker answered it."""
-    other = Services.create(services.settings)
+    other = await asyncio.to_thread(Services.create, services.settings)
     await other.start(warm_up=False, scheduler=False)
     try:
         handle = await services.conversation.start_turn(chatbot_id="vinbar", user_id="anna", message="Turn one")
