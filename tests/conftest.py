@@ -57,6 +57,13 @@ ALLOWED_BLOCKING: list[tuple[str, str, tuple[str, ...]]] = [
     # redis-py reads its own version from the installed package metadata for every new
     # connection (CLIENT SETINFO); small local files, once per pooled connection.
     ("redis/utils.py", "get_lib_version", METADATA_READS),
+    # asyncpg looks for ~/.pgpass and ~/.postgresql/root.crt (path resolution, os.stat, a read if
+    # one exists) while parsing a connection's DSN; once per pooled connection, never per query.
+    (
+        "asyncpg/connect_utils.py",
+        "_parse_connect_dsn_and_args",
+        (*METADATA_READS, "os.path.abspath", "io.BufferedReader.read"),
+    ),
 ]
 
 
