@@ -40,7 +40,7 @@ MAX_WAIT_S = 30.0
             "description": "the ids and URLs of the answer (JSON), or with `Accept: text/event-stream` the answer's "
             "server-sent events (headers `X-Session-Id`, `X-Streaming-Session-Id`)",
         },
-        **error_responses(404, 413, 415, 422, 503),
+        **error_responses(401, 404, 409, 413, 415, 422, 503),
     },
 )
 async def process_message(
