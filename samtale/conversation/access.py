@@ -123,3 +123,56 @@ def authorise_continuation(
     if verified:
         return
     raise unknown
+
+
+class IdentityRequiredError(AuthError):
+    """Reading a shopper's conversations or memories needs their verified identity (HTTP 401)."""
+
+    code = "user_hash_required"
+
+
+@dataclass(frozen=True, slots=True)
+class ShopperIdentity:
+    """A shopper whose ``user_hash`` verified under their chatbot's identity secret."""
+
+    chatbot_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationCaller:
+    """Who asks for one stored conversation: its session token, a verified shopper, or both (either may be None)."""
+
+    session_token: str | None = None
+    identity: ShopperIdentity | None = None
+
+
+def authorise_conversation(
+    *,
+    session_id: str,
+    caller: ConversationCaller,
+    owner_chatbot_id: str,
+    owner_user_id: str,
+    token_hash: str | None,
+) -> None:
+    """Check that ``caller`` may read or change the stored conversation ``session_id``.
+
+    The conversation's session token opens it; so does the verified identity of its own shopper
+    (same chatbot and user id).
+
+    Raises:
+        SessionTokenRequiredError: the caller presented neither a token nor an identity (401).
+        ConversationNotFoundError: what was presented does not open this conversation (404,
+            the same answer as for one that does not exist).
+    """
+    if not caller.session_token and caller.identity is None:
+        raise SessionTokenRequiredError(
+            "reading a conversation needs its session_token (X-Session-Token) or the shopper's verified "
+            "identity (X-User-Hash with chatbot_id and user_id)"
+        )
+    if token_matches(token=caller.session_token, token_hash=token_hash):
+        return
+    identity = caller.identity
+    if identity is not None and identity.chatbot_id == owner_chatbot_id and identity.user_id == owner_user_id:
+        return
+    raise ConversationNotFoundError(f"unknown conversation session {session_id}")
