@@ -88,10 +88,13 @@ def new_storage_key(*, chatbot_id: str, now: datetime) -> str:
 
 def content_disposition(filename: str) -> str:
     """A ``Content-Disposition: attachment`` value for an untrusted ``filename`` (RFC 6266): an
-    ASCII fallback with quotes, backslashes and control characters replaced, and the exact name
-    percent-encoded as ``filename*``."""
-    fallback = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii")
-    fallback = re.sub(r'[\x00-\x1f\x7f"\\]', "_", fallback) or "file"
+    ASCII fallback (accents dropped; other non-ASCII characters, quotes, backslashes and control
+    characters replaced by ``_``), and the exact name percent-encoded as ``filename*``."""
+    decomposed = unicodedata.normalize("NFKD", filename)
+    ascii_only = "".join(
+        char if char.isascii() else "_" for char in decomposed if not unicodedata.combining(char)
+    )  # é → e, ø → _
+    fallback = re.sub(r'[\x00-\x1f\x7f"\\]', "_", ascii_only) or "file"
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
