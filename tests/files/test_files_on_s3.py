@@ -16,6 +16,7 @@ import boto3
 import httpx
 import pytest
 from moto.server import ThreadedMotoServer
+from pydantic import ValidationError
 
 from samtale.api.errors import status_for
 from samtale.errors import ErrorCategory
@@ -246,3 +247,11 @@ async def test_when_the_store_goes_down_loading_says_so_and_an_erasure_keeps_its
         assert await asyncio.to_thread(objects, flaky_s3, bucket) == {}
     finally:
         await storage.aclose()
+
+
+def test_settings_refuse_s3_without_a_bucket_or_with_half_a_key_pair(make_settings: SettingsFactory) -> None:
+    with pytest.raises(ValidationError, match="SAMTALE_S3_BUCKET"):
+        make_settings(file_storage="s3")
+    with pytest.raises(ValidationError, match="SAMTALE_S3_SECRET_ACCESS_KEY"):
+        make_settings(file_storage="s3", s3_bucket="shop-files", s3_access_key_id="AKIA-only")
+    assert make_settings().file_storage == "local"  # the default needs nothing
