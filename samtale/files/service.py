@@ -24,7 +24,7 @@ import hashlib
 import logging
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, Select, delete, select
+from sqlalchemy import ColumnElement, Select, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,8 +113,8 @@ async def store_file(
             conversation_session_id=conversation_session_id,
             message_id=message_id,
         )
-        if message_id is None:
-            earlier = await _unattached_copy(
+        earlier = (
+            await _unattached_copy(
                 session,
                 chatbot_id=chatbot_id,
                 sha256=digest,
@@ -122,8 +122,11 @@ async def store_file(
                 conversation_session_id=conversation_session_id,
                 backend=storage.name,
             )
-            if earlier is not None and await storage.exists(earlier.storage_key):
-                return StoredFile(file=FileInfo.from_row(earlier), reused=True)
+            if message_id is None
+            else None
+        )
+    if earlier is not None and await storage.exists(earlier.storage_key):
+        return StoredFile(file=earlier, reused=True)
 
     now = utcnow()
     key = new_storage_key(chatbot_id=chatbot_id, now=now)
@@ -196,7 +199,7 @@ async def _unattached_copy(
     shopper_id: str | None,
     conversation_session_id: str | None,
     backend: str,
-) -> UploadedFile | None:
+) -> FileInfo | None:
     query = (
         select(UploadedFile)
         .where(
@@ -210,7 +213,8 @@ async def _unattached_copy(
         .order_by(UploadedFile.created_at)
         .limit(1)
     )
-    return (await session.execute(query)).scalar_one_or_none()
+    row = (await session.execute(query)).scalar_one_or_none()
+    return FileInfo.from_row(row) if row is not None else None
 
 
 async def _forget_bytes(storage: FileStorage, key: str) -> None:
@@ -288,10 +292,11 @@ async def delete_file(*, db: Database, storage: FileStorage, chatbot_id: str, fi
 async def delete_files_of_shopper(
     *, db: Database, storage: FileStorage, chatbot_id: str, shopper_id: str
 ) -> FilesDeleted:
-    """Delete every file of one shopper of one chatbot (GDPR right to erasure), bytes then rows.
+    """Delete every file of one shopper of one chatbot (GDPR right to erasure), bytes then rows:
+    the files stored as theirs (``files.shopper_id``) and any file in one of their conversations.
 
-    Call it before deleting the shopper's ``users`` row: that delete cascades to the rows
-    (``files.shopper_id``) but cannot reach the bytes.
+    Call it before deleting the shopper's ``users`` row or conversations: those deletes cascade
+    to (or unlink) the rows but cannot reach the bytes.
 
     Args:
         shopper_id: the ``users.id`` (``samtale.conversation.shoppers.shopper_id(chatbot_id=…, user_id=…)``).
@@ -302,7 +307,14 @@ async def delete_files_of_shopper(
     Raises:
         FileStorageError: the backend failed; no row was deleted, and the call can be repeated.
     """
-    files = await _select(db, UploadedFile.chatbot_id == chatbot_id, UploadedFile.shopper_id == shopper_id)
+    of_shopper = select(ConversationSession.id).where(
+        ConversationSession.chatbot_id == chatbot_id, ConversationSession.shopper_id == shopper_id
+    )
+    files = await _select(
+        db,
+        UploadedFile.chatbot_id == chatbot_id,
+        or_(UploadedFile.shopper_id == shopper_id, UploadedFile.conversation_session_id.in_(of_shopper)),
+    )
     return await _delete(db=db, storage=storage, chatbot_id=chatbot_id, files=files)
 
 

@@ -92,7 +92,9 @@ async def test_a_shoppers_photo_is_stored_in_the_data_folder_loaded_intact_and_e
     assert again.reused and again.file.id == info.id
     attached = await send_photo(services, anna, chelsea, message_id=anna.question_id)  # sent with a message
     assert not attached.reused and attached.file.storage_key != info.storage_key
-    assert len(await asyncio.to_thread(files_on_disk, services.files.root)) == 2
+    unowned = await send_photo(services, anna, chelsea, shopper_id=None)  # in her conversation, shopper unknown
+    assert not unowned.reused and unowned.file.shopper_id is None
+    assert len(await asyncio.to_thread(files_on_disk, services.files.root)) == 3
 
     # Another shop knows nothing of Anna's photos, whatever id it guesses.
     with pytest.raises(FileNotFoundInStoreError):
@@ -107,7 +109,7 @@ async def test_a_shoppers_photo_is_stored_in_the_data_folder_loaded_intact_and_e
     erased = await delete_files_of_shopper(
         db=services.db, storage=services.files, chatbot_id="vinbar", shopper_id=anna.shopper_id
     )
-    assert erased == FilesDeleted(files=2, size_bytes=2 * len(chelsea.data))
+    assert erased == FilesDeleted(files=3, size_bytes=3 * len(chelsea.data))  # hers, and those in her chats
     assert await asyncio.to_thread(files_on_disk, services.files.root) == []
     assert await file_rows(services) == []
     with pytest.raises(FileNotFoundInStoreError):
