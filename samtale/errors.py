@@ -37,6 +37,8 @@ class ErrorCategory(StrEnum):
     LLM = "llm"
     ORDER_API = "order_api"
     VALIDATION = "validation"
+    FILE_STORAGE = "file_storage"
+    """Not in seed 000's list: the uploaded-file store (local folder or S3-compatible, issue 13)."""
 
 
 RECOVERY_SUGGESTIONS: dict[ErrorCategory, str] = {
@@ -54,6 +56,9 @@ RECOVERY_SUGGESTIONS: dict[ErrorCategory, str] = {
     ErrorCategory.ORDER_API: "Check the shop's order API credentials and status page; the shopper was told the "
     "order system is not answering.",
     ErrorCategory.VALIDATION: "Correct the request as the message says and send it again.",
+    ErrorCategory.FILE_STORAGE: "Check SAMTALE_FILE_STORAGE and its folder (free space, permissions) or, for S3, "
+    'the bucket, endpoint, region and credentials (docs/operations.md, "Uploaded files"). A failed call can be '
+    "repeated: a file's row is written after its bytes and deleted only after them.",
 }
 
 

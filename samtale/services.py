@@ -1,9 +1,10 @@
 """The process's long-lived parts, built once by the app's lifespan (or by the CLI): the composition root.
 
 :class:`Services` owns the database, the stream hub, the turn recorder, the outbound HTTP pools,
-the embedder, the retriever and the conversation service, and closes them in reverse order. The
-domain caches live in their packages (:class:`~samtale.llm.registry.ProviderRegistry`,
-:class:`~samtale.orders.registry.TrackerRegistry`, :class:`~samtale.routing.registry.RouterRegistry`);
+the embedder, the retriever, the conversation service and the file storage backend (``files``),
+and closes them in reverse order. The domain caches live in their packages
+(:class:`~samtale.llm.registry.ProviderRegistry`, :class:`~samtale.orders.registry.TrackerRegistry`,
+:class:`~samtale.routing.registry.RouterRegistry`);
 this module only wires them together. Only the app, the API and the CLI import it.
 """
 
@@ -22,6 +23,8 @@ from samtale.chatbots.service import get_chatbot, identity_secret
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
 from samtale.conversation.service import ConversationService
 from samtale.conversation.turn_lock import LocalTurnLocks, RedisTurnLocks, TurnLocks
+from samtale.files.factory import build_file_storage
+from samtale.files.storage import FileStorage
 from samtale.http.pools import HttpPools, PoolsConfig
 from samtale.knowledge.embedders import Embedder, build_embedder
 from samtale.knowledge.jobs import KnowledgeJobs
@@ -65,6 +68,7 @@ class Services:
     caches: CacheRegistry
     conversation: ConversationService = field(init=False)
     knowledge_jobs: KnowledgeJobs = field(init=False)
+    files: FileStorage = field(init=False)
     scheduler: MaintenanceScheduler | None = None
     started_monotonic: float = field(default_factory=time.monotonic)
     providers: ProviderRegistry = field(init=False)
@@ -82,6 +86,7 @@ class Services:
         )
         self.routers = RouterRegistry(embedder=self.embedder, settings=self.settings, http_client=self.pools.ai)
         self.recorder.on_written = self._after_turns
+        self.files = build_file_storage(self.settings)
         self._identity_secrets: TTLCache[str, str | None] = TTLCache(maxsize=10_000, ttl=IDENTITY_SECRET_TTL_S)
         self.turn_locks: TurnLocks = (
             RedisTurnLocks(url=self.settings.redis_url, ttl_s=self.settings.turn_lock_ttl_s)
@@ -273,6 +278,7 @@ class Services:
         await self.conversation.drain()
         await self.recorder.close()
         await self.turn_locks.aclose()
+        await self.files.aclose()
         await self.hub.aclose()
         await self.caches.aclose()
         await self.trackers.aclose()

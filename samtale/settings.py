@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET_KEY = "samtale-development-secret-key-change-me"
@@ -112,11 +112,49 @@ class Settings(BaseSettings):
 
     # Input limits
     max_message_chars: int = 8000
-    max_upload_bytes: int = 50 * 1024 * 1024
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024,
+        gt=0,
+        description="largest uploaded file the file store accepts (samtale.files.service.store_file), bytes; a "
+        "domain may set a lower limit of its own (images: 10 MB, DESIGN section 12)",
+    )
     knowledge_max_file_bytes: int = Field(
         default=50 * 1024 * 1024,
         gt=0,
         description="largest file ingested into a knowledge index (CLI and admin upload); larger files fail alone",
+    )
+
+    # Uploaded files (issue 13): a local folder by default, or any S3-compatible object store
+    file_storage: Literal["local", "s3"] = Field(
+        default="local", description="where uploaded files' bytes live: local = a folder, s3 = an S3-compatible bucket"
+    )
+    file_storage_dir: Path | None = Field(
+        default=None, description="the local backend's folder; default data_dir/files"
+    )
+    s3_bucket: str | None = Field(default=None, description="the bucket (required when file_storage is s3)")
+    s3_prefix: str = Field(
+        default="", description='prepended to every object key, e.g. "samtale/" to share a bucket with other uses'
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="the S3 API's URL for MinIO, R2, Ceph, Garage…; unset = AWS for s3_region"
+    )
+    s3_region: str | None = Field(
+        default=None, description="the bucket's region (AWS), or what the store expects (R2: auto); unset = us-east-1"
+    )
+    s3_access_key_id: str | None = Field(
+        default=None, description="access key id; unset = botocore's own chain (AWS_* variables, an IAM role)"
+    )
+    s3_secret_access_key: SecretStr | None = Field(default=None, description="secret access key; never logged")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto", description="bucket in the path (MinIO, most self-hosted stores) or in the host name (AWS)"
+    )
+    s3_timeout_s: float = Field(default=10.0, gt=0, description="connect and read timeout of one S3 call, seconds")
+    s3_retries: int = Field(default=2, ge=0, description="retries of a failed S3 call (botocore standard mode)")
+    s3_max_connections: int = Field(
+        default=10, ge=1, description="S3 connections (and threads making S3 calls) per process"
+    )
+    s3_url_expiry_s: int = Field(
+        default=900, gt=0, le=604_800, description="lifetime of a presigned download URL, seconds (at most 7 days)"
     )
 
     # Streaming
@@ -170,6 +208,19 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.secret_key == DEVELOPMENT_SECRET_KEY:
             raise ValueError("SAMTALE_SECRET_KEY must be set in production (it encrypts stored credentials)")
         return self
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> Settings:
+        if self.file_storage == "s3" and not self.s3_bucket:
+            raise ValueError("SAMTALE_S3_BUCKET must be set when SAMTALE_FILE_STORAGE is s3")
+        if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
+            raise ValueError("SAMTALE_S3_ACCESS_KEY_ID and SAMTALE_S3_SECRET_ACCESS_KEY are set together or not at all")
+        return self
+
+    @property
+    def files_dir(self) -> Path:
+        """The local file backend's folder: ``file_storage_dir``, or ``data_dir/files``."""
+        return self.file_storage_dir if self.file_storage_dir is not None else self.data_dir / "files"
 
     @property
     def is_sqlite(self) -> bool:

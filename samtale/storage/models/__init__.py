@@ -9,6 +9,7 @@ from samtale.storage.models.conversation import (
     StreamingEvent,
     StreamingSession,
 )
+from samtale.storage.models.files import UploadedFile
 from samtale.storage.models.knowledge import (
     EmbeddingCacheEntry,
     KnowledgeChunk,
@@ -51,4 +52,5 @@ __all__ = [
     "TemplateMessage",
     "TemplateSession",
     "TemplateSubmission",
+    "UploadedFile",
 ]
