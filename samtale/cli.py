@@ -15,6 +15,7 @@ import httpx
 import typer
 from rich.console import Console
 
+from samtale.conversation.cli import conversations_app
 from samtale.errors import SamtaleError
 from samtale.knowledge.cli import embedder_app, kb_app
 from samtale.orders.cli import orders_app
@@ -37,6 +38,7 @@ app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(kb_app, name="kb")
 app.add_typer(embedder_app, name="embedder")
 app.add_typer(orders_app, name="orders")
+app.add_typer(conversations_app, name="conversations")
 app.add_typer(routing_app, name="routing")
 app.add_typer(templates_app, name="templates")
 

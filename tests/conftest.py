@@ -13,6 +13,7 @@ and no test reaches anything but loopback (pytest-socket, ``--allow-hosts`` in p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -116,18 +117,32 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield str(path)
 
 
-@pytest.fixture
-def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated, empty database for one test."""
+@contextlib.contextmanager
+def _fresh_database(database_template: str, path: Path) -> Iterator[str]:
     if POSTGRES_ADMIN_URL:
         name = f"samtale_t_{uuid.uuid4().hex[:12]}"
         _pg_admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{database_template}"')
-        yield _pg_url(name)
-        _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:
+            yield _pg_url(name)
+        finally:
+            _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     else:
-        path = tmp_path / "samtale.db"
         shutil.copyfile(database_template, path)
         yield f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated, empty database for one test."""
+    with _fresh_database(database_template, tmp_path / "samtale.db") as url:
+        yield url
+
+
+@pytest.fixture
+def second_database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
+    """Another fresh, migrated, empty database of the same kind (a second deployment's store)."""
+    with _fresh_database(database_template, tmp_path / "second.db") as url:
+        yield url
 
 
 class SettingsFactory(Protocol):
