@@ -136,9 +136,9 @@ def _flag(value: bool) -> Any:
 
 def _group(
     identity: ShopperIdentity, *, pinned: bool, archived: bool | None, after: Cursor | None, limit: int
-) -> Select[Any]:
+) -> Select:
     """One group of a shopper's list (pinned or not), newest activity first, after ``after``."""
-    query = select(*SUMMARY_COLUMNS).where(
+    query: Select = select(*SUMMARY_COLUMNS).where(
         CS.chatbot_id == identity.chatbot_id,
         CS.user_id == identity.user_id,
         CS.deleted_at.is_(None),

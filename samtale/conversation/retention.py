@@ -50,9 +50,7 @@ async def purge_conversations(*, db: Database, grace_days: float, now: datetime 
     retention = await retention_days_by_chatbot(db=db)
     async with db.engine.connect() as conn:
         chatbots = (
-            (await conn.execute(select(CS.chatbot_id).where(CS.deleted_at < deleted_before).distinct()))
-            .scalars()
-            .all()
+            (await conn.execute(select(CS.chatbot_id).where(CS.deleted_at < deleted_before).distinct())).scalars().all()
         )
     totals = {table.key: 0 for table in SHOPPER_DATA if table.key != "users"}
     for chatbot_id in sorted(set(chatbots) | set(retention)):
@@ -61,9 +59,7 @@ async def purge_conversations(*, db: Database, grace_days: float, now: datetime 
             last_activity = func.coalesce(CS.last_message_at, CS.created_at)
             expired.append(last_activity < now - timedelta(days=retention[chatbot_id]))
         async with db.engine.begin() as conn:
-            ids = (
-                (await conn.execute(select(CS.id).where(CS.chatbot_id == chatbot_id, or_(*expired)))).scalars().all()
-            )
+            ids = (await conn.execute(select(CS.id).where(CS.chatbot_id == chatbot_id, or_(*expired)))).scalars().all()
             if not ids:
                 continue
             removed = await remove_conversations(conn, chatbot_id=chatbot_id, conversation_ids=list(ids))

@@ -183,8 +183,8 @@ def _day_start(day: date) -> datetime:
 
 def _staff_query(
     *, chatbot_id: str, user_id: str | None, since: date | None, until: date | None, flow: str | None
-) -> Select[Any]:
-    query = select(*STAFF_COLUMNS).where(
+) -> Select:
+    query: Select = select(*STAFF_COLUMNS).where(
         CS.chatbot_id == chatbot_id, CS.deleted_at.is_(None), CS.last_message_at.is_not(None)
     )
     if user_id is not None:
@@ -240,8 +240,8 @@ async def list_chatbot_conversations(
         rows = [_summary(row) for row in (await conn.execute(query)).all()]
     page = rows[:limit]
     next_cursor = None
-    if len(rows) > limit and page[-1].last_message_at is not None:
-        last = page[-1]
+    last = page[-1] if page else None
+    if len(rows) > limit and last is not None and last.last_message_at is not None:
         next_cursor = Cursor(kind="a", pinned=False, last_message_at=last.last_message_at, id=last.id).encode()
     return StaffConversationPage(conversations=page, next_cursor=next_cursor)
 
