@@ -89,7 +89,13 @@ async def shopper_conversation(
     conversation_id: ConversationId, services: ServicesDep, caller: ConversationCallerDep
 ) -> FastJSONResponse:
     """One conversation with every message in ``sequence`` order (its token or its shopper's identity)."""
-    detail = await open_conversation(db=services.db, conversation_id=conversation_id, caller=caller)
+    detail = await open_conversation(
+        db=services.db,
+        conversation_id=conversation_id,
+        caller=caller,
+        locks=services.turn_locks,
+        persist_wait_s=services.settings.turn_persist_wait_s,
+    )
     return FastJSONResponse({**_item(detail.conversation), "messages": detail.messages})
 
 
@@ -103,6 +109,8 @@ async def change_shopper_conversation(
         conversation_id=conversation_id,
         caller=caller,
         changes=ConversationChanges(title=body.title, is_archived=body.is_archived, is_pinned=body.is_pinned),
+        locks=services.turn_locks,
+        persist_wait_s=services.settings.turn_persist_wait_s,
     )
     return FastJSONResponse(_item(summary))
 
@@ -121,7 +129,13 @@ async def delete_shopper_conversation(
 ) -> Response:
     """Delete a conversation: it is no longer listed, read or continued (404), and the retention job
     removes it for good after ``SAMTALE_DELETED_CONVERSATION_GRACE_DAYS`` (30)."""
-    await delete_conversation(db=services.db, conversation_id=conversation_id, caller=caller)
+    await delete_conversation(
+        db=services.db,
+        conversation_id=conversation_id,
+        caller=caller,
+        locks=services.turn_locks,
+        persist_wait_s=services.settings.turn_persist_wait_s,
+    )
     return Response(status_code=204)
 
 

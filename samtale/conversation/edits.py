@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 
 from samtale.conversation.access import ConversationCaller
-from samtale.conversation.library import CS, ShopperMessage, authorised_row
+from samtale.conversation.library import CS, ShopperMessage, authorised_row, require_credentials, settle
 from samtale.conversation.turn_lock import TurnHolder, TurnInProgressError, TurnLocks, acquire_turn
 from samtale.errors import ConflictError, InputError, NotFoundError, PayloadTooLargeError
 from samtale.storage.base import new_id, utcnow
@@ -73,6 +73,7 @@ async def edit_last_message(
         MessageNotEditableError: not the last user message (409).
         TurnInProgressError: a turn of the conversation is being answered (409).
     """
+    require_credentials(caller)
     text = content.strip()
     if not text:
         raise InputError("content must not be empty", details={"field": "content"})
@@ -81,6 +82,7 @@ async def edit_last_message(
             f"content is {len(text)} characters; the limit is {max_chars}",
             details={"field": "content", "limit": max_chars},
         )
+    await settle(locks=locks, conversation_id=conversation_id, wait_s=persist_wait_s)
     async with db.engine.connect() as conn:
         row = await authorised_row(conn, conversation_id=conversation_id, caller=caller)
     holder = TurnHolder(

@@ -40,8 +40,9 @@ from samtale.conversation.access import (
     authorise_conversation,
 )
 from samtale.conversation.cursors import Cursor, InvalidCursorError, decode_cursor
+from samtale.conversation.turn_lock import TurnHolder, TurnLocks, acquire_turn
 from samtale.errors import InputError
-from samtale.storage.base import utcnow
+from samtale.storage.base import new_id, utcnow
 from samtale.storage.db import Database
 from samtale.storage.models import ConversationSession, Message
 
@@ -207,6 +208,15 @@ async def list_conversations(
     return ConversationPage(conversations=page, next_cursor=next_cursor)
 
 
+def require_credentials(caller: ConversationCaller) -> None:
+    """Raise SessionTokenRequiredError (401) when ``caller`` presented neither a token nor an identity."""
+    if not caller.session_token and caller.identity is None:
+        raise SessionTokenRequiredError(
+            "reading a conversation needs its session_token (X-Session-Token) or the shopper's verified "
+            "identity (X-User-Hash with chatbot_id and user_id)"
+        )
+
+
 async def authorised_row(conn: AsyncConnection, *, conversation_id: str, caller: ConversationCaller) -> Any:
     """The stored, not deleted conversation ``conversation_id`` if ``caller`` may open it.
 
@@ -216,11 +226,7 @@ async def authorised_row(conn: AsyncConnection, *, conversation_id: str, caller:
         SessionTokenRequiredError: no token and no identity (401), asked before anything is read.
         ConversationNotFoundError: unknown, deleted, or not opened by what was presented (404).
     """
-    if not caller.session_token and caller.identity is None:
-        raise SessionTokenRequiredError(
-            "reading a conversation needs its session_token (X-Session-Token) or the shopper's verified "
-            "identity (X-User-Hash with chatbot_id and user_id)"
-        )
+    require_credentials(caller)
     row = (
         await conn.execute(
             select(*SUMMARY_COLUMNS, CS.chatbot_id, CS.user_id, CS.token_hash, CS.deleted_at).where(
@@ -240,13 +246,37 @@ async def authorised_row(conn: AsyncConnection, *, conversation_id: str, caller:
     return row
 
 
-async def open_conversation(*, db: Database, conversation_id: str, caller: ConversationCaller) -> ConversationDetail:
+async def settle(*, locks: TurnLocks, conversation_id: str, wait_s: float) -> None:
+    """Wait (at most ``wait_s`` seconds) while a turn of the conversation whose answer has ended is
+    still being stored, so a shopper who reads the conversation right after an ``end`` event
+    reads that turn too. A turn still generating is not waited for (it is not stored yet)."""
+    probe = TurnHolder(stream_id=f"read-{new_id()}", chatbot_id="", user_id="", token_hash="", phase="persisting")
+    if await acquire_turn(locks, session_id=conversation_id, holder=probe, persist_wait_s=wait_s) is None:
+        await locks.release(session_id=conversation_id, holder=probe)
+
+
+async def open_conversation(
+    *,
+    db: Database,
+    conversation_id: str,
+    caller: ConversationCaller,
+    locks: TurnLocks | None = None,
+    persist_wait_s: float = 5.0,
+) -> ConversationDetail:
     """The conversation with every message in ``sequence`` order (two queries).
+
+    Args:
+        locks: the turn locks; when given, a turn that has ended but is still being stored is
+            waited for (up to ``persist_wait_s`` seconds, see :func:`settle`) before the messages
+            are read.
 
     Raises:
         SessionTokenRequiredError: no credentials (401).
         ConversationNotFoundError: see :func:`authorised_row` (404).
     """
+    require_credentials(caller)
+    if locks is not None:
+        await settle(locks=locks, conversation_id=conversation_id, wait_s=persist_wait_s)
     async with db.engine.connect() as conn:
         row = await authorised_row(conn, conversation_id=conversation_id, caller=caller)
         messages = (
@@ -289,12 +319,20 @@ def clean_title(title: str) -> str:
 
 
 async def change_conversation(
-    *, db: Database, conversation_id: str, caller: ConversationCaller, changes: ConversationChanges
+    *,
+    db: Database,
+    conversation_id: str,
+    caller: ConversationCaller,
+    changes: ConversationChanges,
+    locks: TurnLocks | None = None,
+    persist_wait_s: float = 5.0,
 ) -> ConversationSummary:
     """Rename, archive/unarchive or pin/unpin a conversation; returns it as changed.
 
     ``updated_at`` moves to now (so a worker's cached history of it is read again once, see
     :mod:`samtale.conversation.sessions`); ``last_message_at``, the list's order, does not.
+    With ``locks``, a first turn that has ended but is still being stored is waited for (see
+    :func:`settle`), so the conversation can be changed right after its first ``end`` event.
 
     Raises:
         InputError: nothing to change, or a bad title (422).
@@ -309,6 +347,9 @@ async def change_conversation(
         values["is_pinned"] = changes.is_pinned
     if not values:
         raise InputError("send at least one of title, is_archived, is_pinned")
+    require_credentials(caller)
+    if locks is not None:
+        await settle(locks=locks, conversation_id=conversation_id, wait_s=persist_wait_s)
     values["updated_at"] = utcnow()
     async with db.engine.begin() as conn:
         row = await authorised_row(conn, conversation_id=conversation_id, caller=caller)
@@ -320,14 +361,26 @@ async def change_conversation(
     return dataclasses.replace(_summary(row), **values)
 
 
-async def delete_conversation(*, db: Database, conversation_id: str, caller: ConversationCaller) -> None:
+async def delete_conversation(
+    *,
+    db: Database,
+    conversation_id: str,
+    caller: ConversationCaller,
+    locks: TurnLocks | None = None,
+    persist_wait_s: float = 5.0,
+) -> None:
     """Soft-delete a conversation: ``deleted_at`` is set; from then on it is 404 everywhere (read,
     list, continue) and the retention job removes it for good after the grace period
     (``Settings.deleted_conversation_grace_days``).
 
+    ``locks``: as for :func:`change_conversation`.
+
     Raises:
         SessionTokenRequiredError (401), ConversationNotFoundError (404, also when already deleted).
     """
+    require_credentials(caller)
+    if locks is not None:
+        await settle(locks=locks, conversation_id=conversation_id, wait_s=persist_wait_s)
     now = utcnow()
     async with db.engine.begin() as conn:
         row = await authorised_row(conn, conversation_id=conversation_id, caller=caller)
