@@ -14,11 +14,13 @@ under a covered path is 404 ``session_not_found``, whatever id is guessed. The l
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from pydantic import BeforeValidator
 
 from samtale.api.deps import AdminKeyDep, ServicesDep, require_chatbot_access
 from samtale.api.errors import error_responses
@@ -37,6 +39,17 @@ from samtale.conversation.staff import list_chatbot_conversations, load_chatbot_
 router = APIRouter(prefix="/api/admin/chatbots/{chatbot_id}", tags=["admin"])
 
 ChatbotId = Annotated[str, Path(min_length=1, max_length=64)]
+ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_day(value: object) -> object:
+    """Only ``YYYY-MM-DD`` is a day here (Pydantic alone would also take ``0`` as 1970-01-01)."""
+    if value is not None and not (isinstance(value, str) and ISO_DAY.match(value)):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date | None, BeforeValidator(_iso_day)]
 
 
 @router.get("/conversations", response_model=StaffConversationListResponse, responses=error_responses(401, 403, 422))
@@ -45,8 +58,8 @@ async def staff_conversations(
     services: ServicesDep,
     key: AdminKeyDep,
     user_id: Annotated[str | None, Query(min_length=1, max_length=200, description="only this shopper's")] = None,
-    since: Annotated[date | None, Query(alias="from", description="last activity on or after this UTC day")] = None,
-    until: Annotated[date | None, Query(alias="to", description="last activity on or before this UTC day")] = None,
+    since: Annotated[Day, Query(alias="from", description="last activity on or after this UTC day")] = None,
+    until: Annotated[Day, Query(alias="to", description="last activity on or before this UTC day")] = None,
     flow: Annotated[FlowType | None, Query(description="only conversations with a message of this flow")] = None,
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS, description="a page's next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
