@@ -93,8 +93,15 @@ def _streams(scope: RemovalScope) -> Any:
 
 
 def _error_logs(scope: RemovalScope) -> Delete:
+    """A failed turn's ``error_logs`` row names its stream in ``context``; the messages keep the
+    stream id after ``stream_cleanup`` has removed the stream's own row (a day), so match on them."""
     stream_of_error = ErrorLog.context["streaming_session_id"].as_string()
-    return delete(ErrorLog).where(ErrorLog.chatbot_id == scope.chatbot_id, stream_of_error.in_(_streams(scope)))
+    turns = select(Message.streaming_session_id).where(
+        Message.session_id.in_(scope.conversation_ids),
+        Message.chatbot_id == scope.chatbot_id,
+        Message.streaming_session_id.is_not(None),
+    )
+    return delete(ErrorLog).where(ErrorLog.chatbot_id == scope.chatbot_id, stream_of_error.in_(turns))
 
 
 def _shopper_row(scope: RemovalScope) -> Delete | None:

@@ -22,6 +22,7 @@ from samtale.chatbots.apikeys import create_api_key
 from samtale.conversation.retention import purge_conversations
 from samtale.knowledge.ingest import ingest_paths
 from samtale.llm.fake import FakeLLMServer
+from samtale.observability.maintenance import purge_old_streams
 from samtale.services import Services
 from samtale.storage.models import (
     ContextChunkUsed,
@@ -198,3 +199,24 @@ async def test_retention_days_is_part_of_the_chatbot_document(client: httpx.Asyn
     )
     assert kept_forever.status_code == 200
     assert "retention_days" not in (await client.get("/api/admin/chatbots/vinbar", headers=staff)).json()
+
+
+async def test_erasure_finds_a_turns_metrics_and_error_log_after_its_stream_rows_are_cleaned_up(
+    client: httpx.AsyncClient, services: Services, llm: FakeLLMServer
+) -> None:
+    await add_chatbot(services, **shop("vinbar", llm.base_url))
+    failed = await conversation(client, "Hello, is anyone there?")  # cut off: an error-log row
+    await services.conversation.drain()
+    removed_streams = await purge_old_streams(db=services.db, retention_s=1e-6)  # the hourly stream_cleanup
+    assert removed_streams["streaming_sessions"] == 1
+    held = await rows_of(services, [failed["session_id"]])
+    assert held["error_logs"] == 0  # the test's own count goes through the stream rows, now gone
+
+    erased = await client.delete("/api/admin/chatbots/vinbar/users/anna", headers=await admin(services))
+    removed = erased.json()["removed"]
+    assert removed["error_logs"] == 1 and removed["processing_metrics"] == 1 and removed["messages"] == 2
+    async with services.db.session() as session:
+        assert (await session.execute(select(func.count()).select_from(ErrorLog))).scalar_one() == 0
+        assert (
+            await session.execute(select(func.count()).select_from(ConversationProcessingMetrics))
+        ).scalar_one() == 0
