@@ -18,6 +18,7 @@ from samtale.app import create_app
 from samtale.llm.fake import FakeLLMServer
 from samtale.services import Services
 from samtale.storage.models import MessageEdit
+from tests.conftest import SettingsFactory
 from tests.conversation.helpers import add_chatbot, read_sse
 from tests.store.helpers import SECRET, conversation, error_code, identity, say, shop, token
 
@@ -177,3 +178,37 @@ async def test_an_edit_while_the_next_answer_is_generated_is_refused(
         "Tell me about Riesling",
         "And Chablis?",
     ]
+
+
+async def test_with_redis_an_edit_on_one_worker_reaches_the_next_prompt_on_the_other(
+    make_settings: SettingsFactory, redis_url: str, llm: FakeLLMServer
+) -> None:
+    """Two workers sharing the database and Redis (turn locks, stream hub, caches), as behind a
+    load balancer: the turns go to the first, the edit to the second."""
+    settings = make_settings(redis_url=redis_url)
+    workers = [await asyncio.to_thread(Services.create, settings) for _ in range(2)]
+    for worker in workers:
+        await worker.start(warm_up=False, scheduler=False)
+    one, two = workers
+    try:
+        await add_chatbot(one, **shop("vinbar", llm.base_url))
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(services=one)), base_url="http://one") as a,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(services=two)), base_url="http://two") as b,
+        ):
+            started = await conversation(a, "Turn one", "Turn two, as first written")
+            second = (await messages(b, started))[2]  # read through the other worker, right after the end event
+            assert second["content"] == "Turn two, as first written"
+            edited = await b.patch(
+                f"/api/conversations/{started['session_id']}/messages/{second['id']}",
+                json={"content": "Turn two, as edited"},
+                headers=token(started),
+            )
+            assert edited.status_code == 200, edited.text
+            third = await say(a, "Turn three", session_id=started["session_id"], session_token=started["session_token"])
+            assert third.status_code == 200
+        sent = prompt(llm, 2)
+        assert "Turn two, as edited" in sent and "Turn two, as first written" not in sent
+    finally:
+        for worker in workers:
+            await worker.aclose()
