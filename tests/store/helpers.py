@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from pydantic import BaseModel
 
 from samtale.conversation.access import user_hash_for
 from tests.conversation.helpers import read_sse
@@ -63,3 +64,9 @@ def token(started: dict[str, str]) -> dict[str, str]:
 def error_code(response: httpx.Response) -> str:
     """The ``error.code`` of an error answer."""
     return str(response.json()["error"]["code"])
+
+
+def conforms(model: type[BaseModel], body: Any) -> None:
+    """``body`` is exactly what the route's response model describes: it validates, and nothing is
+    dropped or changed by validating it (no undeclared field, no coerced value)."""
+    assert model.model_validate(body).model_dump(mode="json") == body

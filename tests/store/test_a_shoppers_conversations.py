@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from samtale.api.schemas_conversations import ConversationItem, ConversationListResponse, ConversationResponse
 from samtale.conversation.titles import title_from_question
 from samtale.llm.fake import FakeLLMServer
 from samtale.services import Services
 from tests.conversation.helpers import add_chatbot
-from tests.store.helpers import SECRET, conversation, error_code, identity, say, shop, token
+from tests.store.helpers import SECRET, conforms, conversation, error_code, identity, say, shop, token
 
 
 @pytest.fixture
@@ -38,6 +39,7 @@ async def listed(
     query, headers = identity(user, chatbot)
     response = await client.get("/api/conversations", params={**query, **params}, headers=headers)
     assert response.status_code == 200, response.text
+    conforms(ConversationListResponse, response.json())
     return list(response.json()["conversations"])
 
 
@@ -137,6 +139,7 @@ async def test_a_conversation_reads_back_with_its_token_or_its_shoppers_identity
     read = await client.get(path, headers=token(started))
     assert read.status_code == 200
     body = read.json()
+    conforms(ConversationResponse, body)
     assert body["id"] == started["session_id"] and body["message_count"] == 4
     assert [(m["sequence"], m["role"]) for m in body["messages"]] == [
         (1, "user"), (2, "assistant"), (3, "user"), (4, "assistant"),
@@ -157,6 +160,7 @@ async def test_a_rename_is_stripped_and_an_empty_change_is_refused(
     path = f"/api/conversations/{started['session_id']}"
     renamed = await client.patch(path, json={"title": "   Lamb   and   red  "}, headers=token(started))
     assert renamed.status_code == 200
+    conforms(ConversationItem, renamed.json())
     assert renamed.json()["title"] == "Lamb and red" and renamed.json()["is_pinned"] is False
     assert (await client.get(path, headers=token(started))).json()["title"] == "Lamb and red"
 

@@ -14,13 +14,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from samtale.api.schemas_conversations import ConversationMessage
 from samtale.app import create_app
 from samtale.llm.fake import FakeLLMServer
 from samtale.services import Services
 from samtale.storage.models import MessageEdit
 from tests.conftest import SettingsFactory
 from tests.conversation.helpers import add_chatbot, read_sse
-from tests.store.helpers import SECRET, conversation, error_code, identity, say, shop, token
+from tests.store.helpers import SECRET, conforms, conversation, error_code, identity, say, shop, token
 
 
 @pytest.fixture
@@ -57,6 +58,7 @@ async def test_a_shopper_edits_their_last_question_and_the_next_turn_prompts_wit
         headers=token(started),
     )
     assert edited.status_code == 200, edited.text
+    conforms(ConversationMessage, edited.json())
     assert edited.json() == {**last_question, "content": "Is it from 2019?", "is_edited": True}
     read_back = await messages(client, started)
     assert read_back[2]["content"] == "Is it from 2019?" and read_back[2]["is_edited"] is True

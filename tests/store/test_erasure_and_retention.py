@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 import samtale.demo
+from samtale.api.schemas_conversations import ErasureResponse
 from samtale.chatbots.apikeys import create_api_key
 from samtale.conversation.retention import purge_conversations
 from samtale.knowledge.ingest import ingest_paths
@@ -37,7 +38,7 @@ from samtale.storage.models import (
     StreamingSession,
 )
 from tests.conversation.helpers import add_chatbot
-from tests.store.helpers import SECRET, conversation, identity, say, shop, token
+from tests.store.helpers import SECRET, conforms, conversation, identity, say, shop, token
 
 POLICIES = Path(samtale.demo.__file__).parent / "policies.en.md"
 
@@ -113,6 +114,7 @@ async def test_erasing_a_shopper_removes_everything_stored_of_them_and_says_what
     staff = await admin(services)
     erased = await client.delete("/api/admin/chatbots/vinbar/users/anna", headers=staff)
     assert erased.status_code == 200, erased.text
+    conforms(ErasureResponse, erased.json())
     assert erased.json() == {"chatbot_id": "vinbar", "user_id": "anna", "removed": {**held, "users": 1}}
 
     assert await rows_of(services, annas) == dict.fromkeys(held, 0)

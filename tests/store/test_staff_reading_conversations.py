@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from samtale.api.schemas_conversations import StaffConversationListResponse, StaffConversationResponse
 from samtale.chatbots.apikeys import create_api_key
 from samtale.demo.loader import load_demo
 from samtale.llm.fake import FakeLLMServer
@@ -21,7 +22,7 @@ from samtale.services import Services
 from samtale.settings import Settings
 from samtale.storage.models import ConversationSession
 from tests.conversation.helpers import add_chatbot
-from tests.store.helpers import SECRET, conversation, error_code, identity, shop
+from tests.store.helpers import SECRET, conforms, conversation, error_code, identity, shop
 
 
 @pytest.fixture
@@ -69,7 +70,9 @@ async def test_staff_list_a_shops_conversations_by_shopper_date_and_flow(
         assert response.status_code == 200, response.text
         return [c["id"] for c in response.json()["conversations"]]
 
-    everything = (await client.get(url, headers=staff)).json()["conversations"]
+    listing = (await client.get(url, headers=staff)).json()
+    conforms(StaffConversationListResponse, listing)
+    everything = listing["conversations"]
     assert [c["id"] for c in everything] == [bobs["session_id"], wine["session_id"], shipping["session_id"]]
     assert everything[0]["user_id"] == "bob" and everything[0]["title"] == "A red wine for Bob"
     assert everything[0]["message_count"] == 2 and everything[0]["status"] == "active"
@@ -155,6 +158,7 @@ async def test_staff_read_a_conversation_with_the_sources_timings_and_order_behi
     response = await client.get(f"/api/admin/chatbots/vinhuset/conversations/{started['session_id']}", headers=staff)
     assert response.status_code == 200, response.text
     body = response.json()
+    conforms(StaffConversationResponse, body)
     assert body["id"] == started["session_id"] and body["user_id"] == "jane" and body["chatbot_id"] == "vinhuset"
     assert body["flows"] == ["main", "apiflow"] and body["message_count"] == 4
     question, policy, order_question, order_answer = body["messages"]
