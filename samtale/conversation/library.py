@@ -221,19 +221,20 @@ async def authorised_row(conn: AsyncConnection, *, conversation_id: str, caller:
     """The stored, not deleted conversation ``conversation_id`` if ``caller`` may open it.
 
     Returns the row with the summary columns plus ``chatbot_id``, ``user_id`` and ``token_hash``.
+    The conversation is read by its id (a token names no chatbot), and by chatbot and shopper too
+    when only a verified identity was presented.
 
     Raises:
         SessionTokenRequiredError: no token and no identity (401), asked before anything is read.
         ConversationNotFoundError: unknown, deleted, or not opened by what was presented (404).
     """
     require_credentials(caller)
-    row = (
-        await conn.execute(
-            select(*SUMMARY_COLUMNS, CS.chatbot_id, CS.user_id, CS.token_hash, CS.deleted_at).where(
-                CS.id == conversation_id
-            )
-        )
-    ).first()
+    query = select(*SUMMARY_COLUMNS, CS.chatbot_id, CS.user_id, CS.token_hash, CS.deleted_at).where(
+        CS.id == conversation_id
+    )
+    if not caller.session_token and caller.identity is not None:  # only the shopper's own can open
+        query = query.where(CS.chatbot_id == caller.identity.chatbot_id, CS.user_id == caller.identity.user_id)
+    row = (await conn.execute(query)).first()
     if row is None or row.deleted_at is not None:
         raise ConversationNotFoundError(f"unknown conversation session {conversation_id}")
     authorise_conversation(
