@@ -10,7 +10,16 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from samtale import __version__
-from samtale.api import admin, conversation, health, knowledge, monitoring, template_builder
+from samtale.api import (
+    admin,
+    admin_conversations,
+    conversation,
+    conversations,
+    health,
+    knowledge,
+    monitoring,
+    template_builder,
+)
 from samtale.api.errors import install_error_handlers
 from samtale.api.responses import FastJSONResponse
 from samtale.observability.logging import configure_logging
@@ -56,14 +65,18 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.add_middleware(
             CORSMiddleware,
             allow_origins=resolved.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["*"],
         )
     app.add_middleware(RequestMetricsMiddleware, worker_header=resolved.expose_worker_pid)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(conversation.router)
+    # A fixed path under /api/conversations/ (e.g. /search) must be included before this router,
+    # whose /api/conversations/{conversation_id} would take it otherwise.
+    app.include_router(conversations.router)
     app.include_router(admin.router)
+    app.include_router(admin_conversations.router)
     app.include_router(knowledge.router)
     app.include_router(monitoring.router)
     app.include_router(monitoring.metrics_router)

@@ -21,6 +21,7 @@ from cachetools import TTLCache
 from samtale.chatbots.schema import ChatbotConfig, FlowConfig
 from samtale.chatbots.service import get_chatbot, identity_secret
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
+from samtale.conversation.retention import purge_conversations
 from samtale.conversation.service import ConversationService
 from samtale.conversation.turn_lock import LocalTurnLocks, RedisTurnLocks, TurnLocks
 from samtale.files.factory import build_file_storage
@@ -179,7 +180,11 @@ class Services:
                     "cache_cleanup": self.settings.maintenance_cache_cleanup_cron,
                     "metrics_retention": self.settings.maintenance_metrics_retention_cron,
                     "stream_cleanup": self.settings.maintenance_stream_cleanup_cron,
+                    "conversation_retention": self.settings.maintenance_conversation_retention_cron,
                 },
+                purge_conversations=lambda: purge_conversations(
+                    db=self.db, grace_days=self.settings.deleted_conversation_grace_days
+                ),
             )
             self.scheduler.start()
         self._background.append(asyncio.create_task(self._expire_streams(), name="samtale-stream-expiry"))

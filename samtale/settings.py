@@ -188,6 +188,12 @@ class Settings(BaseSettings):
 
     # Retention (seed 003: 30 days of metrics)
     metrics_retention_days: int = 30
+    deleted_conversation_grace_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="days a conversation a shopper deleted (soft delete) is kept before the conversation_retention "
+        "job removes it for good; a chatbot's own retention_days applies to the others",
+    )
 
     # Scheduled maintenance (seed 000 §4.4). Cron: 5 fields (minute hour day month weekday, weekday
     # 0 = Monday as in APScheduler), or 6 with seconds first ("*/5 * * * * *", for tests).
@@ -195,6 +201,7 @@ class Settings(BaseSettings):
     maintenance_cache_cleanup_cron: str = "0,30 * * * *"
     maintenance_metrics_retention_cron: str = "0 4 * * *"
     maintenance_stream_cleanup_cron: str = "5 * * * *"
+    maintenance_conversation_retention_cron: str = "30 4 * * *"
     maintenance_timezone: str = "UTC"
     maintenance_lock_hold_s: float = Field(
         default=60.0, gt=0, description="a job's lock is held this long from the start of a run (< shortest interval)"

@@ -1,4 +1,8 @@
-"""Admin API (admin API key required): chatbots as config documents, stored conversations."""
+"""Admin API (admin API key required): chatbots as config documents.
+
+Stored conversations and erasure are in :mod:`samtale.api.admin_conversations`, knowledge in
+:mod:`samtale.api.knowledge`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from fastapi import APIRouter, Request
 from samtale.api.deps import AdminKeyDep, ServicesDep, require_chatbot_access
 from samtale.api.errors import error_responses
 from samtale.api.responses import FastJSONResponse
-from samtale.api.schemas_admin import ChatbotListResponse, ChatbotSavedResponse, StoredConversationResponse
+from samtale.api.schemas_admin import ChatbotListResponse, ChatbotSavedResponse
 from samtale.chatbots.schema import ChatbotConfig
 from samtale.chatbots.service import (
     ChatbotConfigError,
@@ -16,7 +20,6 @@ from samtale.chatbots.service import (
     load_chatbot,
     parse_chatbot_documents,
 )
-from samtale.conversation.queries import load_conversation
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 CHATBOT_DOCUMENT_BODY = {
@@ -75,34 +78,3 @@ async def admin_put_chatbot(
     await import_chatbot(db=services.db, config=config, secret_key=services.settings.secret_key)
     await services.invalidate_chatbot(chatbot_id)
     return FastJSONResponse({"success": True, "chatbot_id": chatbot_id})
-
-
-@router.get(
-    "/conversations/{session_id}",
-    response_model=StoredConversationResponse,
-    responses=error_responses(401, 403, 404, 422),
-)
-async def admin_get_conversation(session_id: str, services: ServicesDep, key: AdminKeyDep) -> FastJSONResponse:
-    """A stored conversation with its messages, for a chatbot this key covers (404 for another chatbot's)."""
-    conversation = await load_conversation(db=services.db, session_id=session_id, visible=key.covers)
-    return FastJSONResponse(
-        {
-            "session_id": conversation.session_id,
-            "chatbot_id": conversation.chatbot_id,
-            "user_id": conversation.user_id,
-            "created_at": conversation.created_at.isoformat(),
-            "updated_at": conversation.updated_at.isoformat(),
-            "messages": [
-                {
-                    "sequence": m.sequence,
-                    "role": m.role,
-                    "content": m.content,
-                    "status": m.status,
-                    "flow_type": m.flow_type,
-                    "streaming_session_id": m.streaming_session_id,
-                    "created_at": m.created_at.isoformat(),
-                }
-                for m in conversation.messages
-            ],
-        }
-    )

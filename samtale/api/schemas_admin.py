@@ -1,4 +1,5 @@
-"""Response bodies of the admin API: chatbots, stored conversations and knowledge (indexes, documents, jobs)."""
+"""Response bodies of the admin API: chatbots and knowledge (indexes, documents, jobs); stored
+conversations are in :mod:`samtale.api.schemas_conversations`."""
 
 from __future__ import annotations
 
@@ -26,29 +27,6 @@ class ChatbotSavedResponse(BaseModel):
 
     success: bool = True
     chatbot_id: str
-
-
-class StoredMessage(BaseModel):
-    """One stored message of a conversation."""
-
-    sequence: int
-    role: str
-    content: str
-    status: str
-    flow_type: str | None
-    streaming_session_id: str | None
-    created_at: str = Field(description="ISO 8601")
-
-
-class StoredConversationResponse(BaseModel):
-    """``GET /api/admin/conversations/{session_id}``: a conversation and its messages in order."""
-
-    session_id: str
-    chatbot_id: str
-    user_id: str
-    created_at: str = Field(description="ISO 8601")
-    updated_at: str = Field(description="ISO 8601")
-    messages: list[StoredMessage]
 
 
 class IndexSummary(BaseModel):

@@ -17,6 +17,7 @@ One document per chatbot (DESIGN section 4)::
     integrations:
       - {name: shop, kind: shopify, settings: {shop: demo}, secrets: {access_token: "${SHOPIFY_TOKEN}"}}
     identity_secret: ${VINHUSET_IDENTITY_SECRET}   # signs verified shoppers' user ids (optional)
+    retention_days: 365          # conversations removed a year after their last activity (optional)
 
 Flow types keep the seeds' names (``main``, ``flow2``…``flow4``, ``apiflow``, ``metadata``,
 ``metadata2``); a flow's ``route_key`` is the label the router emits (vinhuset: flow3 =
@@ -169,6 +170,15 @@ class ChatbotConfig(BaseModel):
     integrations: list[IntegrationConfig] = Field(default_factory=list)
     topics: list[str] = Field(default_factory=list)
     substitutions: dict[str, str] = Field(default_factory=dict)
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36_500,
+        description=(
+            "days a conversation is kept after its last activity; the daily conversation_retention job "
+            "removes older ones with their messages, streams and metrics. Unset: kept for ever."
+        ),
+    )
     identity_secret: str | None = Field(
         default=None,
         description=(

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import delete, select
 
 from samtale.chatbots.routing_config import RoutingConfigError
@@ -238,6 +238,25 @@ async def list_chatbots(*, db: Database) -> list[tuple[str, str, str]]:
     async with db.session() as session:
         rows = (await session.execute(select(Chatbot.id, Chatbot.name, Chatbot.language).order_by(Chatbot.id))).all()
     return [(row[0], row[1], row[2]) for row in rows]
+
+
+_RETENTION_DAYS: TypeAdapter[int | None] = TypeAdapter(int | None)
+
+
+async def retention_days_by_chatbot(*, db: Database) -> dict[str, int]:
+    """``retention_days`` of every chatbot that sets it, by chatbot id (the retention job's input).
+
+    Read from the stored documents (validated by :class:`ChatbotConfig` when they were written);
+    a chatbot without ``retention_days`` keeps its conversations for ever and is not listed.
+    """
+    async with db.session() as session:
+        rows = (await session.execute(select(Chatbot.id, Chatbot.config))).all()
+    found: dict[str, int] = {}
+    for chatbot_id, document in rows:
+        value = _RETENTION_DAYS.validate_python((document or {}).get("retention_days"))
+        if value is not None:
+            found[chatbot_id] = value
+    return found
 
 
 async def integration_secrets(*, db: Database, chatbot_id: str, name: str, secret_key: str) -> dict[str, str]:

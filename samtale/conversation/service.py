@@ -10,9 +10,10 @@ Continuing a conversation (issue 13): the turn takes the conversation's turn loc
 (:mod:`samtale.conversation.turn_lock`; 409 ``turn_in_progress`` while another turn generates),
 reads the stored row with one primary-key query, authorises the caller against it (session
 token or verified ``user_hash``, :mod:`samtale.conversation.access`) and takes its history from
-the per-process cache only when the cached version equals the row's ``message_count``
-(:mod:`samtale.conversation.sessions`). The lock is released once the recorder has stored the
-turn, so the next turn, on any worker, reads it. A new conversation costs no database query
+the per-process cache only when the cached version and stamp equal the row's ``message_count``
+and ``updated_at`` (:mod:`samtale.conversation.sessions`; an edited message changes the
+stamp). The lock is released once the recorder has stored the turn, so the next turn, on any
+worker, reads it. A new conversation costs no database query
 before its first token.
 """
 
@@ -351,6 +352,7 @@ class ConversationService:
                 snapshot.history.extend([("user", turn.question), ("assistant", result.answer)])
                 snapshot.state = result.state
                 snapshot.version += 2
+                snapshot.stamp = result.record.completed_at  # the updated_at the recorder wrote
                 self.sessions.remember(turn.session_id, snapshot)
             else:
                 self.sessions.forget(turn.session_id)

@@ -1,15 +1,21 @@
 """Scheduled maintenance (seed 000 §4.4) with APScheduler's ``AsyncIOScheduler``.
 
-========================  ======================  ==============================================
-job                       when (cron, wall clock)  what
-========================  ======================  ==============================================
-``cache_cleanup``         minute 0 and 30          expired in-process cache entries
-``metrics_retention``     daily 04:00              ``conversation_processing_metrics``,
-                                                   ``error_logs`` and ``maintenance_runs`` older
-                                                   than ``retention_days``
-``stream_cleanup``        hourly at minute 5       ``streaming_events`` and ``streaming_sessions``
-                                                   older than ``stream_retention_s``
-========================  ======================  ==============================================
+============================  =======================  ==========================================
+job                           when (cron, wall clock)  what
+============================  =======================  ==========================================
+``cache_cleanup``             minute 0 and 30          expired in-process cache entries
+``metrics_retention``         daily 04:00              ``conversation_processing_metrics``,
+                                                       ``error_logs`` and ``maintenance_runs``
+                                                       older than ``retention_days``
+``stream_cleanup``            hourly at minute 5       ``streaming_events`` and
+                                                       ``streaming_sessions`` older than
+                                                       ``stream_retention_s``
+``conversation_retention``    daily 04:30              conversations past their chatbot's
+                                                       ``retention_days`` and soft-deleted ones
+                                                       past the grace period, with everything
+                                                       stored with them
+                                                       (``samtale.conversation.retention``)
+============================  =======================  ==========================================
 
 The schedules are Settings (``SAMTALE_MAINTENANCE_*_CRON``; see :func:`parse_cron`). Cron (not
 interval) triggers make every worker fire the same wall-clock tick, and each job runs under a
@@ -21,7 +27,9 @@ its own without a lock.
 
 Every firing is recorded in ``maintenance_runs``: ``ok``/``failed`` by the worker that ran the
 job, ``skipped`` by each worker that found the lock taken, all with the tick's scheduled time.
-The job functions are plain coroutines, callable directly.
+The job functions are plain coroutines, callable directly. ``conversation_retention`` is given
+by the composition root (``purge_conversations``; the conversation domain sits above this
+package), and is not scheduled when none is given.
 """
 
 from __future__ import annotations
@@ -49,8 +57,17 @@ log = logging.getLogger(__name__)
 MISFIRE_GRACE_S = 30
 """A tick more than this late is skipped; must stay below the lock's hold time (see
 :meth:`MaintenanceScheduler.__init__`: at most half of it)."""
-DEFAULT_CRONS = {"cache_cleanup": "0,30 * * * *", "metrics_retention": "0 4 * * *", "stream_cleanup": "5 * * * *"}
-"""Seed 000 §4.4: caches every 30 min, metrics retention daily at 04:00, streams hourly."""
+DEFAULT_CRONS = {
+    "cache_cleanup": "0,30 * * * *",
+    "metrics_retention": "0 4 * * *",
+    "stream_cleanup": "5 * * * *",
+    "conversation_retention": "30 4 * * *",
+}
+"""Seed 000 §4.4: caches every 30 min, metrics retention daily at 04:00, streams hourly; issue 13:
+conversation retention daily at 04:30."""
+
+ConversationPurge = Callable[[], Awaitable[dict[str, int]]]
+"""The conversation retention job's work: removes what is due, returns rows removed per table."""
 
 
 def parse_cron(expression: str, *, timezone: str = "UTC") -> CronTrigger:
@@ -144,6 +161,7 @@ class MaintenanceScheduler:
         crons: per job name, a cron line for :func:`parse_cron` (defaults: :data:`DEFAULT_CRONS`).
         hold_s: the lock's hold time; the misfire grace time is ``min(30 s, hold_s / 2)`` so a
             worker firing late never finds the lock already released.
+        purge_conversations: the ``conversation_retention`` job's work (None: not scheduled).
     """
 
     def __init__(
@@ -157,8 +175,10 @@ class MaintenanceScheduler:
         timezone: str = "UTC",
         crons: dict[str, str] | None = None,
         hold_s: float = DEFAULT_HOLD_S,
+        purge_conversations: ConversationPurge | None = None,
     ) -> None:
         self.db = db
+        self.purge_conversations = purge_conversations
         self.caches = caches
         self.lock = lock
         self.retention_days = retention_days
@@ -174,6 +194,10 @@ class MaintenanceScheduler:
         self.scheduler.add_job(self.run_cache_cleanup, self.triggers["cache_cleanup"], id="cache_cleanup")
         self.scheduler.add_job(self.run_metrics_retention, self.triggers["metrics_retention"], id="metrics_retention")
         self.scheduler.add_job(self.run_stream_cleanup, self.triggers["stream_cleanup"], id="stream_cleanup")
+        if purge_conversations is not None:
+            self.scheduler.add_job(
+                self.run_conversation_retention, self.triggers["conversation_retention"], id="conversation_retention"
+            )
 
     def _tick(self, job: str) -> datetime:
         """The scheduled time of the tick firing now: the first fire time at or after now − grace
@@ -248,6 +272,16 @@ class MaintenanceScheduler:
         )
         return result
 
+    async def run_conversation_retention(self) -> dict[str, int] | None:
+        """Remove the conversations due (per-chatbot retention, soft-deleted past the grace) if this
+        worker takes the job's lock; returns rows removed per table, None when another worker has
+        the lock or no purge was given."""
+        purge = self.purge_conversations
+        if purge is None:
+            return None
+        result: dict[str, int] | None = await self._run("conversation_retention", purge)
+        return result
+
     def start(self) -> None:
         """Start firing jobs; call from inside the running event loop (the app's lifespan)."""
         self.scheduler.start()
@@ -269,6 +303,7 @@ def create_scheduler(
     timezone: str = "UTC",
     hold_s: float = DEFAULT_HOLD_S,
     crons: dict[str, str] | None = None,
+    purge_conversations: ConversationPurge | None = None,
 ) -> MaintenanceScheduler:
     """The maintenance scheduler with the right lock: Redis ``SET NX PX`` when ``redis_url`` is set,
     ``pg_try_advisory_lock`` on PostgreSQL, none on SQLite (single process).
@@ -285,4 +320,5 @@ def create_scheduler(
         timezone=timezone,
         crons=crons,
         hold_s=hold_s,
+        purge_conversations=purge_conversations,
     )

@@ -1,0 +1,69 @@
+"""The conversation retention job: old and soft-deleted conversations removed for good.
+
+Two rules, run together by the scheduled maintenance job ``conversation_retention``
+(:mod:`samtale.observability.maintenance`, daily at 04:30 by default):
+
+* **Per-chatbot retention.** A chatbot whose YAML document sets ``retention_days: N`` keeps a
+  conversation N days after its last activity (``last_message_at``, or ``created_at`` for one
+  with no stored message); older ones are removed with their messages, edits, context chunks,
+  streams, metrics and error-log rows (:func:`samtale.conversation.erasure.remove_conversations`).
+  Unset (the default) keeps conversations for ever.
+* **Soft-deleted conversations** (a shopper's ``DELETE /api/conversations/{id}``) are removed
+  the same way once ``deleted_conversation_grace_days`` (Settings, default 30) have passed
+  since ``deleted_at``, whatever the chatbot's retention.
+
+Each chatbot is one transaction with set-based deletes. The job reports the rows it removed per
+table, summed over chatbots (the ``result`` of its ``maintenance_runs`` row).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select
+
+from samtale.chatbots.service import retention_days_by_chatbot
+from samtale.conversation.erasure import SHOPPER_DATA, remove_conversations
+from samtale.storage.base import utcnow
+from samtale.storage.db import Database
+from samtale.storage.models import ConversationSession
+
+logger = logging.getLogger(__name__)
+CS = ConversationSession
+
+
+async def purge_conversations(*, db: Database, grace_days: float, now: datetime | None = None) -> dict[str, int]:
+    """Remove conversations past their chatbot's retention and soft-deleted ones past the grace.
+
+    Args:
+        db: the database.
+        grace_days: days a soft-deleted conversation is kept before it is removed (>= 0).
+        now: the current time (tests pass their own).
+
+    Returns:
+        Rows removed per table (the keys of :data:`~samtale.conversation.erasure.SHOPPER_DATA`,
+        ``users`` excepted, always 0 here), summed over every chatbot.
+    """
+    now = now or utcnow()
+    deleted_before = now - timedelta(days=grace_days)
+    retention = await retention_days_by_chatbot(db=db)
+    async with db.engine.connect() as conn:
+        chatbots = (
+            (await conn.execute(select(CS.chatbot_id).where(CS.deleted_at < deleted_before).distinct())).scalars().all()
+        )
+    totals = {table.key: 0 for table in SHOPPER_DATA if table.key != "users"}
+    for chatbot_id in sorted(set(chatbots) | set(retention)):
+        expired = [CS.deleted_at < deleted_before]
+        if chatbot_id in retention:
+            last_activity = func.coalesce(CS.last_message_at, CS.created_at)
+            expired.append(last_activity < now - timedelta(days=retention[chatbot_id]))
+        async with db.engine.begin() as conn:
+            ids = (await conn.execute(select(CS.id).where(CS.chatbot_id == chatbot_id, or_(*expired)))).scalars().all()
+            if not ids:
+                continue
+            removed = await remove_conversations(conn, chatbot_id=chatbot_id, conversation_ids=list(ids))
+        for key in totals:
+            totals[key] += removed.get(key, 0)
+    logger.info("conversation retention removed %s", totals)
+    return totals
