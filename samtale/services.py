@@ -183,7 +183,7 @@ class Services:
                     "conversation_retention": self.settings.maintenance_conversation_retention_cron,
                 },
                 purge_conversations=lambda: purge_conversations(
-                    db=self.db, grace_days=self.settings.deleted_conversation_grace_days
+                    db=self.db, grace_days=self.settings.deleted_conversation_grace_days, files=self.files
                 ),
             )
             self.scheduler.start()

@@ -98,16 +98,17 @@ async def staff_conversation(
     return FastJSONResponse(body)
 
 
-@router.delete("/users/{user_id}", response_model=ErasureResponse, responses=error_responses(401, 403, 422))
+@router.delete("/users/{user_id}", response_model=ErasureResponse, responses=error_responses(401, 403, 422, 503))
 async def erase_chatbot_shopper(
     chatbot_id: ChatbotId,
     user_id: Annotated[str, Path(min_length=1, max_length=200, description="the widget's user id")],
     services: ServicesDep,
     key: AdminKeyDep,
 ) -> FastJSONResponse:
-    """Erase a shopper (GDPR right to erasure): their conversations (hard delete), messages, edits,
-    context chunks, streams and events, metrics and error-log rows, and their ``users`` row, in one
-    transaction. Says what it removed; erasing a shopper with nothing stored removes nothing."""
+    """Erase a shopper (GDPR right to erasure): their uploaded files (bytes and rows), then their
+    conversations (hard delete), messages, edits, context chunks, streams and events, metrics and
+    error-log rows, and their ``users`` row, in one transaction. Says what it removed; erasing a
+    shopper with nothing stored removes nothing. 503 when the file storage fails (nothing removed)."""
     require_chatbot_access(key, chatbot_id)
-    report = await erase_shopper(db=services.db, chatbot_id=chatbot_id, user_id=user_id)
+    report = await erase_shopper(db=services.db, chatbot_id=chatbot_id, user_id=user_id, files=services.files)
     return FastJSONResponse({"chatbot_id": report.chatbot_id, "user_id": report.user_id, "removed": report.removed})

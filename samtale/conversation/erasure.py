@@ -34,6 +34,8 @@ from sqlalchemy import Delete, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from samtale.conversation.shoppers import shopper_id
+from samtale.files.service import delete_files_of_shopper
+from samtale.files.storage import FileStorage
 from samtale.storage.db import Database
 from samtale.storage.models import (
     ContextChunkUsed,
@@ -206,16 +208,34 @@ async def remove_conversations(
     return await _remove(conn, chatbot_id=chatbot_id, conversation_ids=conversation_ids, user_id=None)
 
 
-async def erase_shopper(*, db: Database, chatbot_id: str, user_id: str) -> ErasureReport:
-    """Erase a chatbot's shopper and everything stored of them, in one transaction.
+async def erase_shopper(
+    *, db: Database, chatbot_id: str, user_id: str, files: FileStorage | None = None
+) -> ErasureReport:
+    """Erase a chatbot's shopper and everything stored of them.
+
+    Their uploaded files go first, bytes then rows (:func:`samtale.files.service.
+    delete_files_of_shopper`: a ``DELETE`` cannot reach the bytes), then every other table of
+    :data:`SHOPPER_DATA` in one transaction.
 
     Args:
         chatbot_id: the chatbot (the admin key covers it; checked at the edge).
         user_id: the shopper's user id as the widget knows it (``users.external_id``).
+        files: the deployment's file storage (None: a deployment without files; ``files`` is 0).
 
     Returns:
-        The rows removed per table; all 0 when nothing of this shopper was stored.
+        The rows removed per table (``files``: files whose bytes and rows were deleted); all 0
+        when nothing of this shopper was stored.
+
+    Raises:
+        FileStorageError: the file storage failed; nothing else was removed, and the erasure can
+            be repeated.
     """
+    files_removed = 0
+    if files is not None:
+        deleted = await delete_files_of_shopper(
+            db=db, storage=files, chatbot_id=chatbot_id, shopper_id=shopper_id(chatbot_id=chatbot_id, user_id=user_id)
+        )
+        files_removed = deleted.files
     async with db.engine.begin() as conn:
         ids = (
             (
@@ -229,5 +249,6 @@ async def erase_shopper(*, db: Database, chatbot_id: str, user_id: str) -> Erasu
             .all()
         )
         removed = await _remove(conn, chatbot_id=chatbot_id, conversation_ids=list(ids), user_id=user_id)
+    removed = {"files": files_removed, **removed}
     logger.info("erased a shopper of chatbot %s: %s", chatbot_id, removed)  # counts only, never the user id
     return ErasureReport(chatbot_id=chatbot_id, user_id=user_id, removed=removed)

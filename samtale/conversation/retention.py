@@ -25,6 +25,8 @@ from sqlalchemy import func, or_, select
 
 from samtale.chatbots.service import retention_days_by_chatbot
 from samtale.conversation.erasure import SHOPPER_DATA, remove_conversations
+from samtale.files.service import delete_files_of_conversations
+from samtale.files.storage import FileStorage
 from samtale.storage.base import utcnow
 from samtale.storage.db import Database
 from samtale.storage.models import ConversationSession
@@ -33,17 +35,25 @@ logger = logging.getLogger(__name__)
 CS = ConversationSession
 
 
-async def purge_conversations(*, db: Database, grace_days: float, now: datetime | None = None) -> dict[str, int]:
+async def purge_conversations(
+    *, db: Database, grace_days: float, files: FileStorage | None = None, now: datetime | None = None
+) -> dict[str, int]:
     """Remove conversations past their chatbot's retention and soft-deleted ones past the grace.
 
     Args:
         db: the database.
         grace_days: days a soft-deleted conversation is kept before it is removed (>= 0).
+        files: the deployment's file storage: the purged conversations' files (bytes, then rows)
+            go first (None: a deployment without files).
         now: the current time (tests pass their own).
 
     Returns:
         Rows removed per table (the keys of :data:`~samtale.conversation.erasure.SHOPPER_DATA`,
-        ``users`` excepted, always 0 here), summed over every chatbot.
+        ``users`` excepted, always 0 here, and ``files``), summed over every chatbot.
+
+    Raises:
+        FileStorageError: the file storage failed; that chatbot's conversations are kept for the
+            next run.
     """
     now = now or utcnow()
     deleted_before = now - timedelta(days=grace_days)
@@ -52,16 +62,22 @@ async def purge_conversations(*, db: Database, grace_days: float, now: datetime 
         chatbots = (
             (await conn.execute(select(CS.chatbot_id).where(CS.deleted_at < deleted_before).distinct())).scalars().all()
         )
-    totals = {table.key: 0 for table in SHOPPER_DATA if table.key != "users"}
+    totals = {"files": 0, **{table.key: 0 for table in SHOPPER_DATA if table.key != "users"}}
     for chatbot_id in sorted(set(chatbots) | set(retention)):
         expired = [CS.deleted_at < deleted_before]
         if chatbot_id in retention:
             last_activity = func.coalesce(CS.last_message_at, CS.created_at)
             expired.append(last_activity < now - timedelta(days=retention[chatbot_id]))
-        async with db.engine.begin() as conn:
+        async with db.engine.connect() as conn:
             ids = (await conn.execute(select(CS.id).where(CS.chatbot_id == chatbot_id, or_(*expired)))).scalars().all()
-            if not ids:
-                continue
+        if not ids:
+            continue
+        if files is not None:
+            deleted = await delete_files_of_conversations(
+                db=db, storage=files, chatbot_id=chatbot_id, conversation_session_ids=list(ids)
+            )
+            totals["files"] += deleted.files
+        async with db.engine.begin() as conn:
             removed = await remove_conversations(conn, chatbot_id=chatbot_id, conversation_ids=list(ids))
         for key in totals:
             totals[key] += removed.get(key, 0)

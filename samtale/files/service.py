@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import ColumnElement, Select, delete, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +42,9 @@ from samtale.storage.db import Database
 from samtale.storage.models import ConversationSession, Message, Shopper, UploadedFile
 
 logger = logging.getLogger(__name__)
+
+ID_CHUNK = 500
+"""Conversation ids per ``IN`` list when deleting the files of many conversations."""
 
 HASH_INLINE_BYTES = 256 * 1024
 """Files up to this size are hashed on the event loop; larger ones in a worker thread."""
@@ -327,11 +330,28 @@ async def delete_files_of_conversation(
     Raises:
         FileStorageError: the backend failed; no row was deleted, and the call can be repeated.
     """
-    files = await _select(
-        db,
-        UploadedFile.conversation_session_id == conversation_session_id,
-        UploadedFile.chatbot_id == chatbot_id,
+    return await delete_files_of_conversations(
+        db=db, storage=storage, chatbot_id=chatbot_id, conversation_session_ids=[conversation_session_id]
     )
+
+
+async def delete_files_of_conversations(
+    *, db: Database, storage: FileStorage, chatbot_id: str, conversation_session_ids: Sequence[str]
+) -> FilesDeleted:
+    """Delete every file of these conversations of ``chatbot_id``, bytes then rows (the retention
+    job calls it before it purges them). Ids are read in chunks of :data:`ID_CHUNK`.
+
+    Raises:
+        FileStorageError: the backend failed; no row was deleted, and the call can be repeated.
+    """
+    files: list[FileInfo] = []
+    for start in range(0, len(conversation_session_ids), ID_CHUNK):
+        chunk = list(conversation_session_ids[start : start + ID_CHUNK])
+        files += await _select(
+            db, UploadedFile.conversation_session_id.in_(chunk), UploadedFile.chatbot_id == chatbot_id
+        )
+    if not files:
+        return FilesDeleted()
     return await _delete(db=db, storage=storage, chatbot_id=chatbot_id, files=files)
 
 

@@ -21,6 +21,8 @@ import samtale.demo
 from samtale.api.schemas_conversations import ErasureResponse
 from samtale.chatbots.apikeys import create_api_key
 from samtale.conversation.retention import purge_conversations
+from samtale.conversation.shoppers import shopper_id
+from samtale.files.service import store_file
 from samtale.knowledge.ingest import ingest_paths
 from samtale.llm.fake import FakeLLMServer
 from samtale.observability.maintenance import purge_old_streams
@@ -110,12 +112,24 @@ async def test_erasing_a_shopper_removes_everything_stored_of_them_and_says_what
     assert held["context_chunks"] > 0 and held["streaming_events"] > 0 and held["error_logs"] == 1
     assert held["processing_metrics"] == 4 and held["streaming_sessions"] == 4
     bob_before = await rows_of(services, [bobs["session_id"]])
+    # Anna sent a photo of a damaged parcel; Bob sent one too.
+    photo = b"\xff\xd8\xff\xe0 a damaged parcel \xff\xd9"
+    uploads = {
+        user: await store_file(
+            db=services.db, storage=services.files, chatbot_id="vinbar", data=photo + user.encode(),
+            name="parcel.jpg", mime="image/jpeg", max_bytes=services.settings.max_upload_bytes,
+            shopper_id=shopper_id(chatbot_id="vinbar", user_id=user), conversation_session_id=session["session_id"],
+        )
+        for user, session in (("anna", policy), ("bob", bobs))
+    }  # fmt: skip
 
     staff = await admin(services)
     erased = await client.delete("/api/admin/chatbots/vinbar/users/anna", headers=staff)
     assert erased.status_code == 200, erased.text
     conforms(ErasureResponse, erased.json())
-    assert erased.json() == {"chatbot_id": "vinbar", "user_id": "anna", "removed": {**held, "users": 1}}
+    assert erased.json() == {"chatbot_id": "vinbar", "user_id": "anna", "removed": {**held, "files": 1, "users": 1}}
+    assert not await services.files.exists(uploads["anna"].file.storage_key)  # the bytes, not only the row
+    assert await services.files.exists(uploads["bob"].file.storage_key)
 
     assert await rows_of(services, annas) == dict.fromkeys(held, 0)
     assert await rows_of(services, [bobs["session_id"]]) == bob_before
@@ -160,6 +174,12 @@ async def test_the_retention_job_removes_what_is_due_and_keeps_the_rest(
                 .values(deleted_at=now - timedelta(days=days))
             )
 
+    receipt = await store_file(
+        db=services.db, storage=services.files, chatbot_id="vinbar", data=b"%PDF-1.7 an old receipt",
+        name="receipt.pdf", mime="application/pdf", max_bytes=services.settings.max_upload_bytes,
+        conversation_session_id=expired["session_id"],
+    )  # fmt: skip
+
     scheduler = services.scheduler
     assert scheduler is not None
     job = scheduler.scheduler.get_job("conversation_retention")
@@ -167,6 +187,7 @@ async def test_the_retention_job_removes_what_is_due_and_keeps_the_rest(
     result = await scheduler.run_conversation_retention()
 
     assert result is not None and result["conversations"] == 2 and result["messages"] == 4
+    assert result["files"] == 1 and not await services.files.exists(receipt.file.storage_key)
     assert result["streaming_sessions"] == 2 and result["processing_metrics"] == 2 and result["streaming_events"] > 0
     async with services.db.session() as session:
         left = set((await session.scalars(select(ConversationSession.id))).all())
