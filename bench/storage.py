@@ -1,10 +1,14 @@
-"""storage: bulk insert of 1,000 messages and loading a 50-message conversation, SQLite and PostgreSQL.
+"""storage: bulk insert of 1,000 messages, loading a 50-message conversation and a shopper's latest 20
+of 10,000 conversations, on SQLite and PostgreSQL.
 
 Through samtale's own storage layer: :func:`samtale.storage.db.create_database`, the models and
 the statements the code uses — the turn recorder's ``insert(Message)`` executemany in one
 transaction for the bulk insert (and, beside it, :meth:`TurnRecorder.write` of 500 whole turns:
-1,000 messages with their streams, 12,000 events and metrics rows), and the admin API's query
-for a conversation (the session row, then its messages by sequence) for the load. Each database
+1,000 messages with their streams, 12,000 events and metrics rows);
+:func:`samtale.conversation.library.open_conversation` (``GET /api/conversations/{id}`` with the
+session token: the authorised session row, then its messages by sequence) for the load; and
+:func:`samtale.conversation.library.list_conversations` (``GET /api/conversations``, pinned
+first, then by last activity) for the latest 20 of a shopper with 10,000 conversations. Each database
 is new: a SQLite file in a temporary folder, and a PostgreSQL database created for the run and
 dropped after it (``SAMTALE_BENCH_POSTGRES_URL``, default the local server's ``postgres``).
 
@@ -19,22 +23,25 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
 from bench.common import SEEDS, TARGETS, Settings, percentiles
+from samtale.conversation.access import ConversationCaller, ShopperIdentity
+from samtale.conversation.library import list_conversations, open_conversation
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
 from samtale.conversation.turn import TurnMetrics
 from samtale.storage.base import new_id, utcnow
 from samtale.storage.db import Database, create_database
 from samtale.storage.migrate import upgrade_database
 from samtale.storage.models import ConversationSession, Message
-from samtale.streaming.hub import StreamEvent
+from samtale.streaming.hub import StreamEvent, hash_token
 
 POSTGRES_URL = os.environ.get("SAMTALE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHATBOT = "bench-storage"
@@ -61,17 +68,38 @@ def message_rows(session_id: str, count: int, *, start: int = 1) -> list[dict[st
     ]
 
 
+TOKEN = "bench-session-token"
+
+
 async def new_session(db: Database) -> str:
-    """Insert an empty conversation and return its id."""
+    """Insert an empty conversation (its session token is :data:`TOKEN`) and return its id."""
     session_id = new_id()
     async with db.session() as session:
         now = utcnow()
         session.add(
             ConversationSession(
-                id=session_id, chatbot_id=CHATBOT, user_id="bench", state={}, created_at=now, updated_at=now
+                id=session_id, chatbot_id=CHATBOT, user_id="bench", state={}, created_at=now, updated_at=now,
+                token_hash=hash_token(TOKEN),
             )
-        )
+        )  # fmt: skip
     return session_id
+
+
+async def shopper_with_conversations(db: Database, count: int, *, user_id: str) -> None:
+    """Give ``user_id`` ``count`` conversations (one ``executemany``), a minute apart, 1 in 50 pinned
+    and 1 in 10 archived, beside 5 other shoppers' conversations of the same chatbot."""
+    now = utcnow()
+    rows = [
+        {
+            "id": new_id(), "chatbot_id": CHATBOT, "user_id": user, "status": "active",
+            "title": f"Conversation {n}", "is_archived": n % 10 == 9, "is_pinned": n % 50 == 0, "state": {},
+            "message_count": 2, "last_message_at": now - timedelta(minutes=n), "created_at": now, "updated_at": now,
+        }
+        for user in [user_id, *(f"other-{k}" for k in range(5))]
+        for n in range(count if user == user_id else count // 10)
+    ]  # fmt: skip
+    async with db.session() as session:
+        await session.execute(insert(ConversationSession), rows)
 
 
 def turn_records(count: int) -> list[TurnRecord]:
@@ -149,34 +177,41 @@ async def measure(url: str, repeats: int) -> dict[str, Any]:
         async with db.session() as session:
             await session.execute(insert(Message), message_rows(conversation, 50))
 
+        caller = ConversationCaller(session_token=TOKEN)
+
         async def load() -> None:
-            async with db.session() as session:
-                row = await session.get(ConversationSession, conversation)
-                assert row is not None
-                messages = (
-                    await session.scalars(
-                        select(Message)
-                        .where(Message.session_id == conversation, Message.chatbot_id == row.chatbot_id)
-                        .order_by(Message.sequence)
-                    )
-                ).all()
-            if len(messages) != 50:
-                raise RuntimeError(f"loaded {len(messages)} messages, expected 50")
+            detail = await open_conversation(db=db, conversation_id=conversation, caller=caller)
+            if len(detail.messages) != 50:
+                raise RuntimeError(f"loaded {len(detail.messages)} messages, expected 50")
 
         async def nothing() -> None:
             return None
 
         await timed(10, load, nothing)
         load_samples = await timed(repeats * 10, load, nothing)
+
+        await shopper_with_conversations(db, 10_000, user_id="regular")
+        identity = ShopperIdentity(chatbot_id=CHATBOT, user_id="regular")
+
+        async def latest() -> None:
+            page = await list_conversations(db=db, identity=identity, limit=20)
+            if len(page.conversations) != 20 or not page.conversations[0].is_pinned:
+                raise RuntimeError("the latest 20 were not listed pinned first")
+
+        await timed(10, latest, nothing)
+        latest_samples = await timed(repeats * 10, latest, nothing)
     finally:
         await db.dispose()
     bulk_figures = percentiles(bulk_samples)
     load_figures = percentiles(load_samples, 3)
+    latest_figures = percentiles(latest_samples, 3)
     return {
         "bulk_insert_1000_ms": bulk_figures["p50"],
         "load_50_messages_ms": load_figures["p50"],
         "bulk_insert_1000": {**bulk_figures, "min": round(min(bulk_samples), 2), "repeats": len(bulk_samples)},
         "load_50_messages": {**load_figures, "min": round(min(load_samples), 3), "repeats": len(load_samples)},
+        "latest_20_of_10000_ms": latest_figures["p50"],
+        "latest_20_of_10000": {**latest_figures, "min": round(min(latest_samples), 3), "repeats": len(latest_samples)},
         "recorder_500_turns_ms": {**percentiles(recorder_samples), "repeats": len(recorder_samples)},
     }
 
@@ -224,10 +259,12 @@ def run(settings: Settings, tmp: Path) -> dict[str, Any]:
         "seed": {
             "bulk_insert_1000_ms": SEEDS["bulk_insert_1000_ms"],
             "load_50_messages_ms": SEEDS["load_50_messages_ms"],
+            "latest_20_of_10000_ms": SEEDS["latest_20_of_10000_ms"],
         },
         "target": {
             "bulk_insert_1000_ms": TARGETS["bulk_insert_1000_ms"],
             "load_50_messages_ms": TARGETS["load_50_messages_ms"],
+            "latest_20_of_10000_ms": TARGETS["latest_20_of_10000_ms"],
         },
     }
     try:
@@ -240,12 +277,19 @@ def run(settings: Settings, tmp: Path) -> dict[str, Any]:
 def table(result: dict[str, Any]) -> Table:
     """The storage table: medians (p95) per database, seeds and targets beside them."""
     out = Table(title=f"storage — median of {result['repeats']} runs (p95 in brackets)", title_justify="left")
-    for column in ("database", "bulk insert 1,000 msgs ms", "recorder: 500 turns ms", "load 50 msgs ms"):
+    columns = (
+        "database",
+        "bulk insert 1,000 msgs ms",
+        "recorder: 500 turns ms",
+        "load 50 msgs ms",
+        "latest 20 of 10k ms",
+    )
+    for column in columns:
         out.add_column(column, justify="left" if column == "database" else "right")
     for name in ("sqlite", "postgresql"):
         figures = result.get(name, {})
         if "skipped" in figures:
-            out.add_row(name, figures["skipped"], "", "")
+            out.add_row(name, figures["skipped"], "", "", "")
             continue
         bulk, load, recorder = (
             figures["bulk_insert_1000"],
@@ -257,9 +301,11 @@ def table(result: dict[str, Any]) -> Table:
             f"{bulk['p50']} ({bulk['p95']})",
             f"{recorder['p50']} ({recorder['p95']})",
             f"{load['p50']} ({load['p95']})",
+            f"{figures['latest_20_of_10000']['p50']} ({figures['latest_20_of_10000']['p95']})",
         )
-    out.add_row("seed", result["seed"]["bulk_insert_1000_ms"], "", result["seed"]["load_50_messages_ms"])
-    out.add_row("target", result["target"]["bulk_insert_1000_ms"], "", result["target"]["load_50_messages_ms"])
+    for kind in ("seed", "target"):
+        row = result[kind]
+        out.add_row(kind, row["bulk_insert_1000_ms"], "", row["load_50_messages_ms"], row["latest_20_of_10000_ms"])
     return out
 
 
