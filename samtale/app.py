@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from samtale import __version__
-from samtale.api import admin, conversation, health, knowledge, monitoring, template_builder
+from samtale.api import admin, conversation, health, knowledge, memories, monitoring, search, template_builder
 from samtale.api.errors import install_error_handlers
 from samtale.api.responses import FastJSONResponse
 from samtale.observability.logging import configure_logging
@@ -62,6 +62,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.add_middleware(RequestMetricsMiddleware, worker_header=resolved.expose_worker_pid)
     install_error_handlers(app)
     app.include_router(health.router)
+    # Before any router with /api/conversations/{id}: FastAPI matches in order of registration.
+    app.include_router(search.router)
+    app.include_router(memories.router)
     app.include_router(conversation.router)
     app.include_router(admin.router)
     app.include_router(knowledge.router)

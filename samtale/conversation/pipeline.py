@@ -125,6 +125,7 @@ def _finish(ctx: TurnContext, deps: TurnDependencies) -> TurnResult:
         error=ctx.error,
         started_at=turn.started_at,
         verified=turn.verified,
+        language=turn.chatbot.language,
     )
     deps.submit(record)
     return TurnResult(answer=answer_text, status=ctx.status, flow_type=ctx.flow.type, state=ctx.state, record=record)

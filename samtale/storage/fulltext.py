@@ -39,7 +39,7 @@ from functools import cache
 from typing import Any
 
 import Stemmer
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 from samtale.storage import stopwords
 
@@ -142,11 +142,10 @@ TITLE_DOCS = Table(
     "title_search_docs",
     SEARCH_METADATA,
     Column("id", Integer, primary_key=True),
-    Column(
-        "session_id", String(64), ForeignKey("conversation_sessions.id", ondelete="CASCADE"), nullable=False, unique=True
-    ),
+    Column("session_id", String(64), ForeignKey("conversation_sessions.id", ondelete="CASCADE"), nullable=False),
     Column("scope", Text, nullable=False),
     Column("body", Text, nullable=False),
+    UniqueConstraint("session_id"),
 )
 """One stemmed conversation title per row; FTS5 table ``title_search`` indexes it."""
 
@@ -167,7 +166,11 @@ FTS_TABLES = {"message": "message_search", "title": "title_search", "memory": "m
 
 # -- PostgreSQL: generated tsvector columns and their indexes (not in the ORM models) -----------
 
-SEARCH_COLUMNS = {("messages", "search_vector"), ("conversation_sessions", "title_vector"), ("memories", "search_vector")}
+SEARCH_COLUMNS = {
+    ("messages", "search_vector"),
+    ("conversation_sessions", "title_vector"),
+    ("memories", "search_vector"),
+}
 """The PostgreSQL generated ``tsvector`` columns, as ``(table, column)``."""
 
 SEARCH_INDEXES = frozenset(
