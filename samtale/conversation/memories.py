@@ -12,12 +12,11 @@ not exist. Every write re-indexes the memory for full-text search in its transac
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import cast, exists, func, literal_column, select
+from sqlalchemy import exists, func, literal, literal_column, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -132,7 +131,7 @@ def has_tag(tag: str, *, dialect: str) -> ColumnElement[bool]:
     """``memories.tags`` holds ``tag`` (normalised): ``tags @> '["tag"]'`` on PostgreSQL (its GIN
     index), ``json_each`` on SQLite (a shopper's memories are few)."""
     if dialect == "postgresql":
-        return literal_column("memories.tags").op("@>")(cast(json.dumps([tag]), JSONB))
+        return literal_column("memories.tags").op("@>")(literal([tag], type_=JSONB))
     each = func.json_each(Memory.tags).table_valued("value")
     return exists(select(1).select_from(each).where(each.c.value == tag))
 
