@@ -17,6 +17,7 @@ One document per chatbot (DESIGN section 4)::
     integrations:
       - {name: shop, kind: shopify, settings: {shop: demo}, secrets: {access_token: "${SHOPIFY_TOKEN}"}}
     identity_secret: ${VINHUSET_IDENTITY_SECRET}   # signs verified shoppers' user ids (optional)
+    memory: {enabled: true, top_k: 3}              # recall a verified shopper's memories into the prompt
 
 Flow types keep the seeds' names (``main``, ``flow2``…``flow4``, ``apiflow``, ``metadata``,
 ``metadata2``); a flow's ``route_key`` is the label the router emits (vinhuset: flow3 =
@@ -136,6 +137,23 @@ class FlowConfig(BaseModel):
         return "main" if self.type == "main" else (self.route_key or self.type)
 
 
+class MemorySettings(BaseModel):
+    """The ``memory:`` block: recall a verified shopper's memories (seed 003) into each turn's prompt.
+
+    Attributes:
+        enabled: recall memories (default off). Only a turn whose ``user_hash`` verified recalls
+            them: a user id alone proves nothing, and the memories are listed in the turn's
+            ``memory`` event.
+        top_k: the most memories recalled per turn (those sharing words with the question, best
+            first, then the shopper's importance-5 memories), 1 to 10.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    top_k: int = Field(default=3, ge=1, le=10)
+
+
 class IntegrationConfig(BaseModel):
     """An outside system (order API, vector store, WhatsApp account). Secrets stay out of exports."""
 
@@ -169,6 +187,7 @@ class ChatbotConfig(BaseModel):
     integrations: list[IntegrationConfig] = Field(default_factory=list)
     topics: list[str] = Field(default_factory=list)
     substitutions: dict[str, str] = Field(default_factory=dict)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
     identity_secret: str | None = Field(
         default=None,
         description=(

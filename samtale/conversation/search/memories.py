@@ -30,6 +30,7 @@ from samtale.conversation.search.sql import (
     tsquery,
 )
 from samtale.conversation.shoppers import shopper_id
+from samtale.conversation.turn import MemoryRecaller, RecalledMemory
 from samtale.storage.db import Database
 from samtale.storage.fulltext import MEMORY_DOCS, analyzer, shopper_scope
 from samtale.storage.models import Memory
@@ -177,3 +178,26 @@ async def recall_memories(
         if row.id not in seen:
             found.append(MemoryHit(memory=_view(row), snippet=f"{row.question}{SEPARATOR}{row.answer}", score=0.0))
     return found
+
+
+def memory_recaller(*, db: Database) -> MemoryRecaller:
+    """The turn's :class:`~samtale.conversation.turn.MemoryRecaller` over :func:`recall_memories` on ``db``."""
+
+    async def recall(
+        *, chatbot_id: str, language: str, user_id: str, question: str, top_k: int
+    ) -> list[RecalledMemory]:
+        hits = await recall_memories(
+            db=db, chatbot_id=chatbot_id, language=language, user_id=user_id, question=question, top_k=top_k
+        )
+        return [
+            RecalledMemory(
+                id=hit.memory.id,
+                question=hit.memory.question,
+                answer=hit.memory.answer,
+                importance=hit.memory.importance,
+                score=hit.score,
+            )
+            for hit in hits
+        ]
+
+    return recall
