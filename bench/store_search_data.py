@@ -49,7 +49,7 @@ from samtale.storage.db import create_database
 from samtale.storage.models import ConversationSession, Memory, Message, Shopper
 
 CACHE = ROOT / "bench" / "results" / "cache"
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 CHATBOTS = [*(f"bench-en-{n}" for n in range(9)), "bench-da"]
 DANISH = "bench-da"
 BATCH_MESSAGES = 5000
@@ -237,7 +237,7 @@ async def load(url: str, *, messages: int, memories: int, corpus: Corpus, seed: 
                              "role": role, "content": text, "status": "ok", "flow_type": "main", "extra": {},
                              "is_edited": False, "language": "da" if danish else "en", "created_at": clock}
                         )  # fmt: skip
-                        docs.append(MessageDocument(message_id, chatbot, owner, role, text, "da" if danish else "en"))
+                        docs.append(MessageDocument(message_id, chatbot, owner, text, "da" if danish else "en"))
                     title = title_from_question(first)
                     sessions.append(
                         {"id": session, "chatbot_id": chatbot, "user_id": user, "shopper_id": owner, "title": title,

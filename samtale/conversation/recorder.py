@@ -322,7 +322,6 @@ class TurnRecorder:
                         message_id=row["id"],
                         chatbot_id=record.chatbot_id,
                         shopper_id=owner,
-                        role=row["role"],
                         content=row["content"],
                         language=record.language,
                     )

@@ -25,9 +25,11 @@ triggers on that table. Deleting a message, conversation or memory deletes its d
 ``samtale.conversation.search.indexing``'s job (the recorder, edits, renames, memories).
 
 ``scope`` holds tokens that FTS5 intersects with the query inside the index: the chatbot
-(:func:`chatbot_scope`), the shopper (:func:`shopper_scope`) and, for messages, the role
-(:func:`role_scope`). A shopper's search therefore reads only the shopper's own postings,
-whatever the size of the store; the SQL around it still filters on ``chatbot_id`` and user.
+(:func:`chatbot_scope`) and the shopper (:func:`shopper_scope`). A shopper's search therefore
+reads only the shopper's own postings, whatever the size of the store; the SQL around it still
+filters on ``chatbot_id`` and user. (A scope token is also a phrase whose document count FTS5's
+``bm25()`` computes once per query, by reading its whole posting list: a search names the
+narrowest scope it can, the shopper's, and nothing as common as a role.)
 """
 
 from __future__ import annotations
@@ -116,11 +118,6 @@ def chatbot_scope(chatbot_id: str) -> str:
 def shopper_scope(shopper_id: str) -> str:
     """The scope token of a shopper: ``u`` + their ``users.id`` without hyphens."""
     return "u" + shopper_id.replace("-", "")
-
-
-def role_scope(role: str) -> str:
-    """The scope token of a message role: ``r`` + the role (``ruser``, ``rassistant``)."""
-    return "r" + re.sub(r"[^a-z0-9]", "", role.lower())
 
 
 # -- SQLite: the stemmed documents behind the FTS5 tables (not ORM models: SQLite only) --------

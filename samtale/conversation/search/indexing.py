@@ -33,7 +33,6 @@ from samtale.storage.fulltext import (
     TITLE_DOCS,
     analyzer,
     chatbot_scope,
-    role_scope,
     shopper_scope,
 )
 from samtale.storage.models import ConversationSession, Memory, Message
@@ -41,12 +40,11 @@ from samtale.storage.models import ConversationSession, Memory, Message
 
 @dataclass(frozen=True, slots=True)
 class MessageDocument:
-    """A stored message to index: its id, chatbot, shopper (``users.id``), role, text and language."""
+    """A stored message to index: its id, chatbot, shopper (``users.id``), text and language."""
 
     message_id: str
     chatbot_id: str
     shopper_id: str
-    role: str
     content: str
     language: str
 
@@ -79,9 +77,9 @@ def _indexes_in_python(conn: AsyncConnection) -> bool:
     return conn.dialect.name == "sqlite"
 
 
-def message_scope(*, chatbot_id: str, shopper_id: str, role: str) -> str:
-    """The ``scope`` tokens of a message's document: chatbot, shopper, role."""
-    return f"{chatbot_scope(chatbot_id)} {shopper_scope(shopper_id)} {role_scope(role)}"
+def document_scope(*, chatbot_id: str, shopper_id: str) -> str:
+    """The ``scope`` tokens of a document: its chatbot and its shopper."""
+    return f"{chatbot_scope(chatbot_id)} {shopper_scope(shopper_id)}"
 
 
 async def index_messages(conn: AsyncConnection, documents: Sequence[MessageDocument]) -> None:
@@ -98,7 +96,7 @@ async def index_messages(conn: AsyncConnection, documents: Sequence[MessageDocum
         [
             {
                 "message_id": item.message_id,
-                "scope": message_scope(chatbot_id=item.chatbot_id, shopper_id=item.shopper_id, role=item.role),
+                "scope": document_scope(chatbot_id=item.chatbot_id, shopper_id=item.shopper_id),
                 "body": analyzer(item.language).document(item.content),
             }
             for item in documents
@@ -126,7 +124,7 @@ async def index_titles(conn: AsyncConnection, documents: Sequence[TitleDocument]
         [
             {
                 "session_id": item.session_id,
-                "scope": f"{chatbot_scope(item.chatbot_id)} {shopper_scope(item.shopper_id)}",
+                "scope": document_scope(chatbot_id=item.chatbot_id, shopper_id=item.shopper_id),
                 "body": analyzer(item.language).document(item.title or ""),
             }
             for item in titled
@@ -154,7 +152,7 @@ async def index_memories(conn: AsyncConnection, documents: Sequence[MemoryDocume
         rows.append(
             {
                 "memory_id": item.memory_id,
-                "scope": f"{chatbot_scope(item.chatbot_id)} {shopper_scope(item.shopper_id)}",
+                "scope": document_scope(chatbot_id=item.chatbot_id, shopper_id=item.shopper_id),
                 "question": words.document(item.question),
                 "answer": words.document(item.answer),
                 "tags": words.document(" ".join(item.tags)),
@@ -174,14 +172,14 @@ async def reindex_message(conn: AsyncConnection, *, chatbot_id: str, message_id:
         return
     row = (
         await conn.execute(
-            select(Message.content, Message.role, Message.language, ConversationSession.shopper_id)
+            select(Message.content, Message.language, ConversationSession.shopper_id)
             .join(ConversationSession, ConversationSession.id == Message.session_id)
             .where(Message.id == message_id, Message.chatbot_id == chatbot_id)
         )
     ).first()
     if row is None:
         return
-    content, role, language, owner = row
+    content, language, owner = row
     await index_messages(
         conn,
         [
@@ -189,7 +187,6 @@ async def reindex_message(conn: AsyncConnection, *, chatbot_id: str, message_id:
                 message_id=message_id,
                 chatbot_id=chatbot_id,
                 shopper_id=owner or "",
-                role=role,
                 content=content,
                 language=language,
             )

@@ -49,7 +49,6 @@ from samtale.storage.fulltext import (
     TITLE_DOCS,
     analyzer,
     chatbot_scope,
-    role_scope,
     shopper_scope,
 )
 from samtale.storage.models import ConversationSession, Message
@@ -130,12 +129,12 @@ def _message_candidates(
             .order_by(m.c.created_at.desc())
             .limit(CANDIDATES)
         )
-    scopes = [chatbot_scope(chatbot_id)]
+    # The narrowest scope only (see samtale.storage.fulltext): the shopper's token implies the chatbot.
     if user_id is not None:
-        scopes.append(shopper_scope(shopper_id(chatbot_id=chatbot_id, user_id=user_id)))
-    if role is not None:
-        scopes.append(role_scope(role))
-    match = fts_match(scopes, "body", parsed.fts5(mode))
+        scope = shopper_scope(shopper_id(chatbot_id=chatbot_id, user_id=user_id))
+    else:
+        scope = chatbot_scope(chatbot_id)
+    match = fts_match([scope], "body", parsed.fts5(mode))
     return (
         select(*wanted, bm25("message_search", 0.0, 1.0).label("score"))
         .select_from(

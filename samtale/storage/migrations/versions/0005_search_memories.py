@@ -155,12 +155,12 @@ def _sqlite_upgrade() -> None:
 
 def _index_existing_rows() -> None:
     """Stem and index the messages and titles stored before this revision (SQLite), 5,000 at a time."""
-    from samtale.storage.fulltext import analyzer, chatbot_scope, role_scope, shopper_scope
+    from samtale.storage.fulltext import analyzer, chatbot_scope, shopper_scope
 
     bind = op.get_bind()
     messages = bind.execute(
         sa.text(
-            "SELECT m.id, m.chatbot_id, s.shopper_id, m.role, m.content, m.language FROM messages m"
+            "SELECT m.id, m.chatbot_id, s.shopper_id, m.content, m.language FROM messages m"
             " JOIN conversation_sessions s ON s.id = m.session_id ORDER BY m.created_at, m.id"
         )
     )
@@ -170,10 +170,10 @@ def _index_existing_rows() -> None:
             [
                 {
                     "key": message_id,
-                    "scope": f"{chatbot_scope(chatbot_id)} {shopper_scope(shopper or '')} {role_scope(role)}",
+                    "scope": f"{chatbot_scope(chatbot_id)} {shopper_scope(shopper or '')}",
                     "body": analyzer(language).document(content),
                 }
-                for message_id, chatbot_id, shopper, role, content, language in rows
+                for message_id, chatbot_id, shopper, content, language in rows
             ],
         )
     titles = bind.execute(
