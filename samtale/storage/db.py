@@ -4,7 +4,7 @@ SQLite runs in WAL mode with ``synchronous=NORMAL`` and foreign keys on, so read
 for the single writer and a committed turn survives a crash of the process. Reads go through a
 memory map of up to :data:`SQLITE_MMAP_BYTES` shared by every connection (the page cache of one
 connection is 2 MiB): a full-text search over a million messages reads its pages from the OS
-cache without a ``read()`` call each, which halved its time (bench/store_search.py).
+cache without a ``read()`` call each (in the SQLite shell: 16 ms without the map, 10 ms with it).
 """
 
 from __future__ import annotations
