@@ -151,6 +151,6 @@ async def test_every_search_reads_messages_through_an_index_at_100k_messages(
             assert ("Seq Scan", "conversation_sessions") not in scans, f"{name}: {scans}"
             indexes.setdefault(name, set()).update(node["Index Name"] for node in _nodes(plan) if "Index Name" in node)
     assert "ix_messages_search" in indexes["staff, rare word"]  # the GIN index finds the few matches
-    assert "ix_messages_chatbot_created" in indexes["staff, common word"]  # newest first, stopping at 1,000
+    assert "ix_messages_search_recent" in indexes["staff, common word"]  # newest first, stopping at 1,000
     hits = await search_messages(db=db, chatbot_id="shop-a", language="en", query="fruit")
     assert len(hits) == 20 and all(hit.snippet.count("<mark>") >= 1 for hit in hits)

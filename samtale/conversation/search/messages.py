@@ -11,8 +11,9 @@ Ranking: the newest :data:`CANDIDATES` matching messages (after every filter) ar
 relevance (PostgreSQL ``ts_rank``; SQLite ``bm25()``, whose sign is flipped so that on both a
 higher ``score`` is better) and the best ``limit`` returned. Taking the newest matches first
 keeps a search over a million messages fast for a common word (PostgreSQL walks
-``ix_messages_chatbot_created`` newest first and stops; SQLite reads FTS5's postings from the
-highest rowid down), while a rarer query, with fewer matches than that, is ranked in full.
+``ix_messages_search_recent`` newest first and stops; SQLite reads FTS5's postings from the
+highest rowid down), while a rarer query, with fewer matches than that, is ranked in full
+(PostgreSQL: from the GIN index).
 PostgreSQL plans each search for its own parameters (``plan_cache_mode = force_custom_plan``),
 since a plan for "some word" is wrong for both a rare and a common one.
 
@@ -25,12 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, Table, func, literal, literal_column, or_, select
+from sqlalchemy import Select, Table, func, literal, literal_column, or_, select, true
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from samtale.conversation.search.query import MatchMode, ParsedQuery, parse
+from samtale.conversation.search.query import ParsedQuery, parse
 from samtale.conversation.search.snippets import TS_HEADLINE_OPTIONS, highlight
 from samtale.conversation.search.sql import (
     MESSAGE_FTS,
@@ -94,55 +95,87 @@ class MessageHit:
     created_at: datetime
 
 
-def _message_candidates(
-    *,
-    dialect: str,
-    chatbot_id: str,
-    language: str,
-    parsed: ParsedQuery,
-    mode: MatchMode,
-    user_id: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    role: Role | None,
-) -> Select[Any]:
-    """The newest :data:`CANDIDATES` matching messages and their relevance ``score`` (SQLite: bm25, lower is better)."""
-    m, s = MESSAGES, SESSIONS
-    filters: list[ColumnElement[bool]] = [m.c.chatbot_id == chatbot_id, s.c.chatbot_id == chatbot_id]
-    filters.append(s.c.deleted_at.is_(None))
-    if user_id is not None:
-        filters.append(s.c.user_id == user_id)
+def _time_and_role(*, since: datetime | None, until: datetime | None, role: Role | None) -> list[ColumnElement[bool]]:
+    m = MESSAGES
+    filters: list[ColumnElement[bool]] = []
     if since is not None:
         filters.append(m.c.created_at >= since)
     if until is not None:
         filters.append(m.c.created_at < until)
     if role is not None:
         filters.append(m.c.role == role)
-    wanted = (m.c.id.label("message_id"), m.c.session_id, m.c.role, m.c.content, m.c.created_at, s.c.user_id)
-    if dialect == "postgresql":
-        query = tsquery(language=language, text=parsed.text, mode=mode)
-        vector = literal_column("messages.search_vector", TSVECTOR)
-        return (
-            select(*wanted, func.ts_rank(vector, query).label("score"))
-            .select_from(m.join(s, s.c.id == m.c.session_id))
-            .where(vector.op("@@")(query), *filters)
-            .order_by(m.c.created_at.desc())
-            .limit(CANDIDATES)
+    return filters
+
+
+def _postgresql_candidates(
+    *, chatbot_id: str, query: ColumnElement[Any], user_id: str | None, filters: list[ColumnElement[bool]]
+) -> Select[Any]:
+    """The newest :data:`CANDIDATES` matches, their ``ts_rank`` and owner; no message text (so a
+    common word is answered from ``ix_messages_search_recent`` alone).
+
+    The conversation is looked up per match (a ``LATERAL`` primary-key read, only for rows that
+    matched) to leave soft-deleted ones out; a shopper's search starts from their conversations.
+    """
+    m, s = MESSAGES, SESSIONS
+    vector = literal_column("messages.search_vector", TSVECTOR)
+    owner = (
+        select(s.c.user_id)
+        .where(s.c.id == m.c.session_id, s.c.chatbot_id == chatbot_id, s.c.deleted_at.is_(None))
+        .limit(1)
+        .lateral("owner")
+    )
+    statement = (
+        select(
+            m.c.id.label("message_id"),
+            m.c.session_id,
+            m.c.role,
+            m.c.created_at,
+            owner.c.user_id,
+            func.ts_rank(vector, query).label("score"),
         )
+        .select_from(m.join(owner, true()))
+        .where(m.c.chatbot_id == chatbot_id, vector.op("@@")(query), *filters)
+    )
+    if user_id is not None:
+        own = select(s.c.id).where(s.c.chatbot_id == chatbot_id, s.c.user_id == user_id, s.c.deleted_at.is_(None))
+        statement = statement.where(m.c.session_id.in_(own))
+    return statement.order_by(m.c.created_at.desc()).limit(CANDIDATES)
+
+
+def _sqlite_candidates(
+    *, chatbot_id: str, parsed: ParsedQuery, user_id: str | None, filters: list[ColumnElement[bool]]
+) -> Select[Any]:
+    """The newest :data:`CANDIDATES` matches with their text and ``bm25`` (lower is better)."""
+    m, s = MESSAGES, SESSIONS
     # The narrowest scope only (see samtale.storage.fulltext): the shopper's token implies the chatbot.
     if user_id is not None:
         scope = shopper_scope(shopper_id(chatbot_id=chatbot_id, user_id=user_id))
+        filters = [*filters, s.c.user_id == user_id]
     else:
         scope = chatbot_scope(chatbot_id)
-    match = fts_match([scope], "body", parsed.fts5(mode))
+    match = fts_match([scope], "body", parsed.fts5("all"))
     return (
-        select(*wanted, bm25("message_search", 0.0, 1.0).label("score"))
+        select(
+            m.c.id.label("message_id"),
+            m.c.session_id,
+            m.c.role,
+            m.c.created_at,
+            s.c.user_id,
+            bm25("message_search", 0.0, 1.0).label("score"),
+            m.c.content,
+        )
         .select_from(
             MESSAGE_FTS.join(MESSAGE_DOCS, MESSAGE_DOCS.c.id == MESSAGE_FTS.c.rowid)
             .join(m, m.c.id == MESSAGE_DOCS.c.message_id)
             .join(s, s.c.id == m.c.session_id)
         )
-        .where(fts_matches("message_search", match), *filters)
+        .where(
+            fts_matches("message_search", match),
+            m.c.chatbot_id == chatbot_id,
+            s.c.chatbot_id == chatbot_id,
+            s.c.deleted_at.is_(None),
+            *filters,
+        )
         .order_by(MESSAGE_FTS.c.rowid.desc())
         .limit(CANDIDATES)
     )
@@ -161,26 +194,25 @@ async def _message_hits(
     role: Role | None = None,
 ) -> list[MessageHit]:
     dialect = conn.dialect.name
-    candidates = _message_candidates(
-        dialect=dialect,
-        chatbot_id=chatbot_id,
-        language=language,
-        parsed=parsed,
-        mode="all",
-        user_id=user_id,
-        since=since,
-        until=until,
-        role=role,
-    ).subquery("candidates")
-    c = candidates.c
-    columns = [c.message_id, c.session_id, c.role, c.created_at, c.user_id]
+    filters = _time_and_role(since=since, until=until, role=role)
     ranked: Any
     if dialect == "postgresql":
         query = tsquery(language=language, text=parsed.text, mode="all")
-        headline = func.ts_headline(search_config(language), c.content, query, TS_HEADLINE_OPTIONS)
-        ranked = select(*columns, c.score, headline).order_by(c.score.desc(), c.created_at.desc())
+        found = _postgresql_candidates(chatbot_id=chatbot_id, query=query, user_id=user_id, filters=filters)
+        candidates = found.subquery("candidates")
+        c = candidates.c
+        shown = MESSAGES.alias("shown")  # the text of the hits returned only
+        headline = func.ts_headline(search_config(language), shown.c.content, query, TS_HEADLINE_OPTIONS)
+        ranked = (
+            select(c.message_id, c.session_id, c.role, c.created_at, c.user_id, c.score, headline)
+            .select_from(candidates.join(shown, shown.c.id == c.message_id))
+            .order_by(c.score.desc(), c.created_at.desc())
+        )
     else:  # SQLite: the text, marked below; bm25 is lower-is-better
-        ranked = select(*columns, -c.score, c.content).order_by(c.score, c.created_at.desc())
+        found = _sqlite_candidates(chatbot_id=chatbot_id, parsed=parsed, user_id=user_id, filters=filters)
+        c = found.subquery("candidates").c
+        ranked = select(c.message_id, c.session_id, c.role, c.created_at, c.user_id, -c.score, c.content)
+        ranked = ranked.order_by(c.score, c.created_at.desc())
     await plan_each_search(conn)
     rows = (await conn.execute(ranked.limit(limit))).all()
     words = analyzer(language)

@@ -77,15 +77,11 @@ class Message(Base):
     turn lock is held). ``is_edited`` is set when the shopper edited it; the earlier texts are
     in :class:`MessageEdit`. ``language`` is the chatbot's (``en`` | ``da``) when the message
     was stored and picks the stemmer of its full-text entry (``samtale.storage.fulltext``:
-    a generated ``tsvector`` on PostgreSQL, FTS5 on SQLite). ``ix_messages_chatbot_created``
-    serves staff searches and listings of a chatbot's messages newest first.
+    a generated ``tsvector`` on PostgreSQL, FTS5 on SQLite; migration 0005).
     """
 
     __tablename__ = "messages"
-    __table_args__ = (
-        Index("uq_messages_session_sequence", "session_id", "sequence", unique=True),
-        Index("ix_messages_chatbot_created", "chatbot_id", "created_at"),
-    )
+    __table_args__ = (Index("uq_messages_session_sequence", "session_id", "sequence", unique=True),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     chatbot_id: Mapped[str] = mapped_column(String(64), index=True)

@@ -4,12 +4,14 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-29 09:00:00.000000
 
-Portable: the ``memories`` table (seed 003), a ``language`` column on ``messages`` and
-``conversation_sessions`` (filled from each row's chatbot), and ``ix_messages_chatbot_created``.
+Portable: the ``memories`` table (seed 003) and a ``language`` column on ``messages`` and
+``conversation_sessions`` (filled from each row's chatbot).
 
 PostgreSQL: stored generated ``tsvector`` columns (``messages.search_vector``,
 ``conversation_sessions.title_vector``, ``memories.search_vector``) with ``to_tsvector('danish'
-| 'english', …)`` picked by the row's ``language``, each with a GIN index; a GIN index on
+| 'english', …)`` picked by the row's ``language``, each with a GIN index;
+``ix_messages_search_recent``, a chatbot's messages newest first carrying their ``tsvector``
+(a staff search for a common word reads it without touching the table); a GIN index on
 ``memories.tags``; and, where ``CREATE EXTENSION pg_trgm`` is allowed, a trigram index on
 conversation titles (skipped with a log line otherwise).
 
@@ -46,6 +48,7 @@ PG_COLUMNS = {
 }
 PG_INDEXES = {
     "ix_messages_search": "messages USING gin (search_vector)",
+    "ix_messages_search_recent": "messages (chatbot_id, created_at) INCLUDE (id, session_id, role, search_vector)",
     "ix_conversation_sessions_title_search": "conversation_sessions USING gin (title_vector)",
     "ix_memories_search": "memories USING gin (search_vector)",
     "ix_memories_tags": "memories USING gin (tags jsonb_path_ops)",
@@ -87,7 +90,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("language", sa.String(length=2), server_default="en", nullable=False))
-        batch_op.create_index("ix_messages_chatbot_created", ["chatbot_id", "created_at"], unique=False)
     with op.batch_alter_table("conversation_sessions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("language", sa.String(length=2), server_default="en", nullable=False))
 
@@ -210,7 +212,6 @@ def downgrade() -> None:
     with op.batch_alter_table("conversation_sessions", schema=None) as batch_op:
         batch_op.drop_column("language")
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_messages_chatbot_created")
         batch_op.drop_column("language")
     op.drop_index("ix_memories_shopper_importance", table_name="memories")
     op.drop_table("memories")
