@@ -12,9 +12,10 @@ on ``chatbot_id`` and ``shopper_id``, and on SQLite the FTS5 match is scoped to 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, func, literal_column, select
+from sqlalchemy import Integer, Table, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import TSVECTOR
 
 from samtale.conversation.memories import MemoryView
@@ -75,6 +76,41 @@ def _view(row: Any) -> MemoryView:
     )
 
 
+@lru_cache(maxsize=16)
+def _memory_statement(dialect: str, language: str, mode: MatchMode) -> Any:
+    """A shopper's memory search, built once per shape (see ``statements``); rows are the memory's
+    fields, ``score`` (higher is better) and ``shown`` (PostgreSQL's ``ts_headline``, else NULL)."""
+    m = MEMORIES
+    own = (m.c.chatbot_id == bindparam("chatbot_id"), m.c.shopper_id == bindparam("shopper_id"))
+    fields = (m.c.id, m.c.question, m.c.answer, m.c.tags, m.c.importance, m.c.created_at, m.c.updated_at)
+    limit = bindparam("limit", type_=Integer)
+    if dialect == "postgresql":
+        tsq = tsquery(language=language, text=bindparam("query"), mode=mode)
+        vector = literal_column("memories.search_vector", TSVECTOR)
+        score = func.ts_rank(vector, tsq)
+        shown = func.ts_headline(
+            search_config(language), m.c.question + SEPARATOR + m.c.answer, tsq, TS_HEADLINE_OPTIONS
+        )
+        return (
+            select(*fields, score.label("score"), shown.label("shown"))
+            .where(vector.op("@@")(tsq), *own)
+            .order_by(score.desc(), m.c.importance.desc(), m.c.updated_at.desc())
+            .limit(limit)
+        )
+    rank = bm25("memory_search", 0.0, 2.0, 1.0, 2.0)
+    return (
+        select(*fields, (-rank).label("score"), literal_column("NULL").label("shown"))
+        .select_from(
+            MEMORY_FTS.join(MEMORY_DOCS, MEMORY_DOCS.c.id == MEMORY_FTS.c.rowid).join(
+                m, m.c.id == MEMORY_DOCS.c.memory_id
+            )
+        )
+        .where(fts_matches("memory_search", bindparam("query")), *own)
+        .order_by(rank, m.c.importance.desc(), m.c.updated_at.desc())
+        .limit(limit)
+    )
+
+
 async def search_memories(
     *,
     db: Database,
@@ -99,39 +135,15 @@ async def search_memories(
     if parsed.empty:
         return []
     owner = shopper_id(chatbot_id=chatbot_id, user_id=user_id)
-    m = MEMORIES
-    own = (m.c.chatbot_id == chatbot_id, m.c.shopper_id == owner)
-    fields = (m.c.id, m.c.question, m.c.answer, m.c.tags, m.c.importance, m.c.created_at, m.c.updated_at)
-    limit = max(1, min(limit, MAX_LIMIT))
+    values: dict[str, Any] = {"chatbot_id": chatbot_id, "shopper_id": owner, "limit": max(1, min(limit, MAX_LIMIT))}
     async with db.engine.connect() as conn:
-        statement: Any
-        if conn.dialect.name == "postgresql":
-            tsq = tsquery(language=language, text=parsed.text, mode=mode)
-            vector = literal_column("memories.search_vector", TSVECTOR)
-            score = func.ts_rank(vector, tsq)
-            shown = func.ts_headline(
-                search_config(language), m.c.question + SEPARATOR + m.c.answer, tsq, TS_HEADLINE_OPTIONS
-            )
-            statement = (
-                select(*fields, score.label("score"), shown.label("shown"))
-                .where(vector.op("@@")(tsq), *own)
-                .order_by(score.desc(), m.c.importance.desc(), m.c.updated_at.desc())
-            )
+        dialect = conn.dialect.name
+        if dialect == "postgresql":
+            values["query"] = parsed.text
         else:
-            rank = bm25("memory_search", 0.0, 2.0, 1.0, 2.0)
-            match = fts_match([shopper_scope(owner)], "{question answer tags}", parsed.fts5(mode))
-            statement = (
-                select(*fields, (-rank).label("score"), literal_column("NULL").label("shown"))
-                .select_from(
-                    MEMORY_FTS.join(MEMORY_DOCS, MEMORY_DOCS.c.id == MEMORY_FTS.c.rowid).join(
-                        m, m.c.id == MEMORY_DOCS.c.memory_id
-                    )
-                )
-                .where(fts_matches("memory_search", match), *own)
-                .order_by(rank, m.c.importance.desc(), m.c.updated_at.desc())
-            )
+            values["query"] = fts_match([shopper_scope(owner)], "{question answer tags}", parsed.fts5(mode))
         await plan_each_search(conn)
-        rows = (await conn.execute(statement.limit(limit))).all()
+        rows = (await conn.execute(_memory_statement(dialect, language, mode), values)).all()
     return [
         MemoryHit(
             memory=_view(row),

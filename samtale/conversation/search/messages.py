@@ -26,52 +26,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, Table, func, literal, literal_column, or_, select, true
-from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
 
 from samtale.conversation.search.query import ParsedQuery, parse
-from samtale.conversation.search.snippets import TS_HEADLINE_OPTIONS, highlight
-from samtale.conversation.search.sql import (
-    MESSAGE_FTS,
-    TITLE_FTS,
-    bm25,
-    fts_match,
-    fts_matches,
-    plan_each_search,
-    search_config,
-    tsquery,
-)
+from samtale.conversation.search.snippets import highlight
+from samtale.conversation.search.sql import fts_match, plan_each_search
+from samtale.conversation.search.statements import CANDIDATES, message_statement, title_statement
 from samtale.conversation.shoppers import shopper_id
 from samtale.storage.db import Database
-from samtale.storage.fulltext import (
-    MESSAGE_DOCS,
-    TITLE_DOCS,
-    analyzer,
-    chatbot_scope,
-    shopper_scope,
-)
-from samtale.storage.models import ConversationSession, Message
+from samtale.storage.fulltext import analyzer, chatbot_scope, shopper_scope
 
-CANDIDATES = 1000
-"""How many of the newest matching messages are ranked (see the module docstring)."""
+__all__ = ["CANDIDATES", "MAX_LIMIT", "MessageHit", "search_conversations", "search_messages"]
+
 MAX_LIMIT = 50
 """The most hits one search returns."""
 MIN_SUBSTRING_CHARS = 3
 """A title also matches when it contains the query as typed, if the query is at least this long."""
 
 Role = Literal["user", "assistant"]
-
-
-def _table(model: Any) -> Table:
-    found = model.__table__
-    assert isinstance(found, Table)
-    return found
-
-
-MESSAGES = _table(Message)
-SESSIONS = _table(ConversationSession)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,90 +67,9 @@ class MessageHit:
     created_at: datetime
 
 
-def _time_and_role(*, since: datetime | None, until: datetime | None, role: Role | None) -> list[ColumnElement[bool]]:
-    m = MESSAGES
-    filters: list[ColumnElement[bool]] = []
-    if since is not None:
-        filters.append(m.c.created_at >= since)
-    if until is not None:
-        filters.append(m.c.created_at < until)
-    if role is not None:
-        filters.append(m.c.role == role)
-    return filters
-
-
-def _postgresql_candidates(
-    *, chatbot_id: str, query: ColumnElement[Any], user_id: str | None, filters: list[ColumnElement[bool]]
-) -> Select[Any]:
-    """The newest :data:`CANDIDATES` matches, their ``ts_rank`` and owner; no message text (so a
-    common word is answered from ``ix_messages_search_recent`` alone).
-
-    The conversation is looked up per match (a ``LATERAL`` primary-key read, only for rows that
-    matched) to leave soft-deleted ones out; a shopper's search starts from their conversations.
-    """
-    m, s = MESSAGES, SESSIONS
-    vector = literal_column("messages.search_vector", TSVECTOR)
-    owner = (
-        select(s.c.user_id)
-        .where(s.c.id == m.c.session_id, s.c.chatbot_id == chatbot_id, s.c.deleted_at.is_(None))
-        .limit(1)
-        .lateral("owner")
-    )
-    statement = (
-        select(
-            m.c.id.label("message_id"),
-            m.c.session_id,
-            m.c.role,
-            m.c.created_at,
-            owner.c.user_id,
-            func.ts_rank(vector, query).label("score"),
-        )
-        .select_from(m.join(owner, true()))
-        .where(m.c.chatbot_id == chatbot_id, vector.op("@@")(query), *filters)
-    )
-    if user_id is not None:
-        own = select(s.c.id).where(s.c.chatbot_id == chatbot_id, s.c.user_id == user_id, s.c.deleted_at.is_(None))
-        statement = statement.where(m.c.session_id.in_(own))
-    return statement.order_by(m.c.created_at.desc()).limit(CANDIDATES)
-
-
-def _sqlite_candidates(
-    *, chatbot_id: str, parsed: ParsedQuery, user_id: str | None, filters: list[ColumnElement[bool]]
-) -> Select[Any]:
-    """The newest :data:`CANDIDATES` matches with their text and ``bm25`` (lower is better)."""
-    m, s = MESSAGES, SESSIONS
-    # The narrowest scope only (see samtale.storage.fulltext): the shopper's token implies the chatbot.
-    if user_id is not None:
-        scope = shopper_scope(shopper_id(chatbot_id=chatbot_id, user_id=user_id))
-        filters = [*filters, s.c.user_id == user_id]
-    else:
-        scope = chatbot_scope(chatbot_id)
-    match = fts_match([scope], "body", parsed.fts5("all"))
-    return (
-        select(
-            m.c.id.label("message_id"),
-            m.c.session_id,
-            m.c.role,
-            m.c.created_at,
-            s.c.user_id,
-            bm25("message_search", 0.0, 1.0).label("score"),
-            m.c.content,
-        )
-        .select_from(
-            MESSAGE_FTS.join(MESSAGE_DOCS, MESSAGE_DOCS.c.id == MESSAGE_FTS.c.rowid)
-            .join(m, m.c.id == MESSAGE_DOCS.c.message_id)
-            .join(s, s.c.id == m.c.session_id)
-        )
-        .where(
-            fts_matches("message_search", match),
-            m.c.chatbot_id == chatbot_id,
-            s.c.chatbot_id == chatbot_id,
-            s.c.deleted_at.is_(None),
-            *filters,
-        )
-        .order_by(MESSAGE_FTS.c.rowid.desc())
-        .limit(CANDIDATES)
-    )
+def _query_parameter(dialect: str, parsed: ParsedQuery, scope: str) -> str:
+    """What ``query`` binds to: PostgreSQL the raw text, SQLite the scoped FTS5 expression."""
+    return parsed.text if dialect == "postgresql" else fts_match([scope], "body", parsed.fts5("all"))
 
 
 async def _message_hits(
@@ -194,27 +85,30 @@ async def _message_hits(
     role: Role | None = None,
 ) -> list[MessageHit]:
     dialect = conn.dialect.name
-    filters = _time_and_role(since=since, until=until, role=role)
-    ranked: Any
-    if dialect == "postgresql":
-        query = tsquery(language=language, text=parsed.text, mode="all")
-        found = _postgresql_candidates(chatbot_id=chatbot_id, query=query, user_id=user_id, filters=filters)
-        candidates = found.subquery("candidates")
-        c = candidates.c
-        shown = MESSAGES.alias("shown")  # the text of the hits returned only
-        headline = func.ts_headline(search_config(language), shown.c.content, query, TS_HEADLINE_OPTIONS)
-        ranked = (
-            select(c.message_id, c.session_id, c.role, c.created_at, c.user_id, c.score, headline)
-            .select_from(candidates.join(shown, shown.c.id == c.message_id))
-            .order_by(c.score.desc(), c.created_at.desc())
-        )
-    else:  # SQLite: the text, marked below; bm25 is lower-is-better
-        found = _sqlite_candidates(chatbot_id=chatbot_id, parsed=parsed, user_id=user_id, filters=filters)
-        c = found.subquery("candidates").c
-        ranked = select(c.message_id, c.session_id, c.role, c.created_at, c.user_id, -c.score, c.content)
-        ranked = ranked.order_by(c.score, c.created_at.desc())
+    statement = message_statement(
+        dialect,
+        language,
+        by_user=user_id is not None,
+        since=since is not None,
+        until=until is not None,
+        role=role is not None,
+    )
+    # The narrowest scope only (samtale.storage.fulltext): the shopper's token implies the chatbot.
+    scope = shopper_scope(shopper_id(chatbot_id=chatbot_id, user_id=user_id)) if user_id else chatbot_scope(chatbot_id)
+    values: dict[str, Any] = {
+        "chatbot_id": chatbot_id,
+        "query": _query_parameter(dialect, parsed, scope),
+        "limit": limit,
+    }
+    values.update(
+        {
+            key: value
+            for key, value in (("user_id", user_id), ("since", since), ("until", until), ("role", role))
+            if value
+        }
+    )
     await plan_each_search(conn)
-    rows = (await conn.execute(ranked.limit(limit))).all()
+    rows = (await conn.execute(statement, values)).all()
     words = analyzer(language)
     return [
         MessageHit(
@@ -235,61 +129,20 @@ async def _title_hits(
     conn: AsyncConnection, *, chatbot_id: str, language: str, user_id: str, parsed: ParsedQuery, limit: int
 ) -> list[MessageHit]:
     """A shopper's conversations whose title matches the query (full text) or contains it as typed."""
-    s = SESSIONS
     raw = parsed.text.strip()
-    conditions: list[ColumnElement[bool]] = []
-    if len(raw) >= MIN_SUBSTRING_CHARS:
-        escaped = raw.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        conditions.append(s.c.title.ilike(f"%{escaped}%", escape="\\"))
-    score: ColumnElement[Any]
-    source: Any = s
-    if conn.dialect.name == "postgresql":
-        vector = literal_column("conversation_sessions.title_vector", TSVECTOR)
-        query = tsquery(language=language, text=parsed.text, mode="all")
-        score = func.ts_rank(vector, query) if not parsed.empty else literal(0.0)
-        if not parsed.empty:
-            conditions.append(vector.op("@@")(query))
-        order = score.desc()
-    else:
-        if not parsed.empty:
-            hits = (
-                select(TITLE_DOCS.c.session_id, bm25("title_search", 0.0, 1.0).label("rank"))
-                .select_from(TITLE_FTS.join(TITLE_DOCS, TITLE_DOCS.c.id == TITLE_FTS.c.rowid))
-                .where(
-                    fts_matches(
-                        "title_search",
-                        fts_match(
-                            [shopper_scope(shopper_id(chatbot_id=chatbot_id, user_id=user_id))],
-                            "body",
-                            parsed.fts5("all"),
-                        ),
-                    )
-                )
-                .subquery("title_hits")
-            )
-            source = s.outerjoin(hits, hits.c.session_id == s.c.id)
-            conditions.append(hits.c.session_id.is_not(None))
-            score = func.coalesce(-hits.c.rank, 0.0)
-        else:
-            score = literal(0.0)
-        order = score.desc()
-    if not conditions:
+    by_substring = len(raw) >= MIN_SUBSTRING_CHARS
+    if parsed.empty and not by_substring:
         return []
-    rows = (
-        await conn.execute(
-            select(s.c.id, s.c.title, s.c.created_at, s.c.user_id, score)
-            .select_from(source)
-            .where(
-                s.c.chatbot_id == chatbot_id,
-                s.c.user_id == user_id,
-                s.c.deleted_at.is_(None),
-                s.c.title.is_not(None),
-                or_(*conditions),
-            )
-            .order_by(order, s.c.last_message_at.desc())
-            .limit(limit)
+    dialect = conn.dialect.name
+    statement = title_statement(dialect, language, by_terms=not parsed.empty, by_substring=by_substring)
+    values: dict[str, Any] = {"chatbot_id": chatbot_id, "user_id": user_id, "limit": limit}
+    if not parsed.empty:
+        values["query"] = _query_parameter(
+            dialect, parsed, shopper_scope(shopper_id(chatbot_id=chatbot_id, user_id=user_id))
         )
-    ).all()
+    if by_substring:
+        values["pattern"] = "%" + raw.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = (await conn.execute(statement, values)).all()
     words = analyzer(language)
     return [
         MessageHit(

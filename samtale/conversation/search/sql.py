@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Integer, Text, cast, column, func, literal, literal_column, table, text
+from sqlalchemy import Integer, Text, cast, column, func, literal_column, table, text
 from sqlalchemy.dialects.postgresql import REGCONFIG, TSQUERY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
@@ -37,8 +37,8 @@ def fts_match(scopes: Sequence[str], columns: str, expression: str) -> str:
     return f"scope : ({wanted}) AND {columns} : ({expression})"
 
 
-def fts_matches(fts_table: str, expression: str) -> ColumnElement[bool]:
-    """``<fts_table> MATCH :expression`` (the expression a bound parameter)."""
+def fts_matches(fts_table: str, expression: Any) -> ColumnElement[bool]:
+    """``<fts_table> MATCH :expression`` (``expression``: a ``bindparam`` or a string, bound either way)."""
     return literal_column(fts_table).op("MATCH")(expression)
 
 
@@ -48,12 +48,22 @@ def bm25(fts_table: str, *weights: float) -> ColumnElement[Any]:
 
 
 def search_config(language: str) -> ColumnElement[Any]:
-    """The PostgreSQL text search configuration of a chatbot language, as a ``regconfig`` parameter."""
-    return cast(literal(text_search_config(language)), REGCONFIG)
+    """The PostgreSQL text search configuration of a chatbot language as a ``regconfig`` constant.
+
+    A literal in the SQL, not a parameter: ``CAST($1 AS regconfig)`` is only *stable* (a name
+    lookup), so ``websearch_to_tsquery`` over it was evaluated again for every row a common word's
+    walk filtered, about 1 µs each; ``'english'::regconfig`` is resolved when the statement is
+    parsed and the whole ``tsquery`` folded to a constant. The name comes from
+    :data:`samtale.storage.fulltext.LANGUAGES` (``english`` or ``danish``), never from input.
+    """
+    name = text_search_config(language)
+    assert name.isalpha(), name
+    return literal_column(f"'{name}'::regconfig", REGCONFIG)
 
 
-def tsquery(*, language: str, text: str, mode: MatchMode) -> ColumnElement[Any]:
-    """The PostgreSQL ``tsquery`` of untrusted ``text`` in the chatbot's language (a bound parameter, never SQL).
+def tsquery(*, language: str, text: Any, mode: MatchMode) -> ColumnElement[Any]:
+    """The PostgreSQL ``tsquery`` of untrusted ``text`` in the chatbot's language (``text``: a string or
+    a ``bindparam``; bound either way, never SQL).
 
     ``all``: ``websearch_to_tsquery``; ``any``: ``plainto_tsquery`` with its ``&`` turned into
     ``|`` (its lexemes stay quoted, so the cast back to ``tsquery`` cannot fail).
@@ -65,10 +75,17 @@ def tsquery(*, language: str, text: str, mode: MatchMode) -> ColumnElement[Any]:
 
 
 async def plan_each_search(conn: AsyncConnection) -> None:
-    """On PostgreSQL, plan the transaction's statements for their own parameters.
+    """On PostgreSQL, plan the transaction's statements for their own parameters, in one process.
 
     A prepared statement's generic plan cannot know whether a word is rare (GIN bitmap scan) or
-    common (walk the newest messages and stop): ``SET LOCAL plan_cache_mode = force_custom_plan``.
+    common (walk the newest messages and stop), so ``plan_cache_mode = force_custom_plan``; and a
+    search takes milliseconds, less than starting parallel workers, so
+    ``max_parallel_workers_per_gather = 0``. Both for this transaction only, in one round trip.
     """
     if conn.dialect.name == "postgresql":
-        await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        await conn.execute(
+            text(
+                "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
+                " set_config('max_parallel_workers_per_gather', '0', true)"
+            )
+        )

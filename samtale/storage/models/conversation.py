@@ -26,6 +26,8 @@ class ConversationSession(Base):
     Indexes: ``ix_conversation_sessions_user_active`` and ``…_user_pinned`` are partial
     (PostgreSQL and SQLite) and serve a shopper's list of conversations, pinned first, then by
     last activity (``WHERE chatbot_id = ? AND user_id = ? AND … ORDER BY last_message_at DESC``).
+    ``ix_conversation_sessions_deleted`` (partial, the soft-deleted only) gives a chatbot's deleted
+    conversations: searches leave them out, the retention job purges them.
     """
 
     __tablename__ = "conversation_sessions"
@@ -46,6 +48,13 @@ class ConversationSession(Base):
             "last_message_at",
             postgresql_where=text("is_pinned = true AND deleted_at IS NULL"),
             sqlite_where=text("is_pinned = 1 AND deleted_at IS NULL"),
+        ),
+        Index(
+            "ix_conversation_sessions_deleted",
+            "chatbot_id",
+            "deleted_at",
+            postgresql_where=text("deleted_at IS NOT NULL"),
+            sqlite_where=text("deleted_at IS NOT NULL"),
         ),
     )
 

@@ -4,8 +4,9 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-29 09:00:00.000000
 
-Portable: the ``memories`` table (seed 003) and a ``language`` column on ``messages`` and
-``conversation_sessions`` (filled from each row's chatbot).
+Portable: the ``memories`` table (seed 003), a ``language`` column on ``messages`` and
+``conversation_sessions`` (filled from each row's chatbot), and the partial index
+``ix_conversation_sessions_deleted`` of soft-deleted conversations.
 
 PostgreSQL: stored generated ``tsvector`` columns (``messages.search_vector``,
 ``conversation_sessions.title_vector``, ``memories.search_vector``) with ``to_tsvector('danish'
@@ -92,6 +93,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("language", sa.String(length=2), server_default="en", nullable=False))
     with op.batch_alter_table("conversation_sessions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("language", sa.String(length=2), server_default="en", nullable=False))
+        batch_op.create_index(
+            "ix_conversation_sessions_deleted",
+            ["chatbot_id", "deleted_at"],
+            unique=False,
+            postgresql_where=sa.text("deleted_at IS NOT NULL"),
+            sqlite_where=sa.text("deleted_at IS NOT NULL"),
+        )
 
     chatbots = sa.table("chatbots", sa.column("id"), sa.column("language"))
     danish = sa.select(chatbots.c.id).where(chatbots.c.language == "da")
@@ -210,6 +218,7 @@ def downgrade() -> None:
             op.execute(f"DROP TABLE IF EXISTS {kind}_search")
             op.execute(f"DROP TABLE IF EXISTS {kind}_search_docs")
     with op.batch_alter_table("conversation_sessions", schema=None) as batch_op:
+        batch_op.drop_index("ix_conversation_sessions_deleted")
         batch_op.drop_column("language")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_column("language")
