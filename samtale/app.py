@@ -17,7 +17,9 @@ from samtale.api import (
     conversations,
     health,
     knowledge,
+    memories,
     monitoring,
+    search,
     template_builder,
 )
 from samtale.api.errors import install_error_handlers
@@ -71,6 +73,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.add_middleware(RequestMetricsMiddleware, worker_header=resolved.expose_worker_pid)
     install_error_handlers(app)
     app.include_router(health.router)
+    # Before any router with /api/conversations/{id}: FastAPI matches in order of registration.
+    app.include_router(search.router)
+    app.include_router(memories.router)
     app.include_router(conversation.router)
     # A fixed path under /api/conversations/ (e.g. /search) must be included before this router,
     # whose /api/conversations/{conversation_id} would take it otherwise.

@@ -74,8 +74,8 @@ def sse_content(payloads: Mapping[str, type]) -> dict[str, Any]:
 
 
 ANSWER_EVENTS_DESCRIPTION = (
-    "Server-sent events of one answer: `start`, `flow`, then `order` and/or `sources`, `token`…, and `end` or "
-    "`error` (docs/api.md). The first chunk carries `retry: 2000`; each event has `id:` (resume with "
+    "Server-sent events of one answer: `start`, `flow`, then `order` and/or `sources`, `memory`, `token`…, and "
+    "`end` or `error` (docs/api.md). The first chunk carries `retry: 2000`; each event has `id:` (resume with "
     "`Last-Event-ID`), `event:` and `data:` (JSON); a `: heartbeat` comment is sent every 15 s while idle."
 )
 

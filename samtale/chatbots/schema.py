@@ -18,6 +18,7 @@ One document per chatbot (DESIGN section 4)::
       - {name: shop, kind: shopify, settings: {shop: demo}, secrets: {access_token: "${SHOPIFY_TOKEN}"}}
     identity_secret: ${VINHUSET_IDENTITY_SECRET}   # signs verified shoppers' user ids (optional)
     retention_days: 365          # conversations removed a year after their last activity (optional)
+    memory: {enabled: true, top_k: 3}              # recall a verified shopper's memories into the prompt
 
 Flow types keep the seeds' names (``main``, ``flow2``…``flow4``, ``apiflow``, ``metadata``,
 ``metadata2``); a flow's ``route_key`` is the label the router emits (vinhuset: flow3 =
@@ -137,6 +138,23 @@ class FlowConfig(BaseModel):
         return "main" if self.type == "main" else (self.route_key or self.type)
 
 
+class MemorySettings(BaseModel):
+    """The ``memory:`` block: recall a verified shopper's memories (seed 003) into each turn's prompt.
+
+    Attributes:
+        enabled: recall memories (default off). Only a turn whose ``user_hash`` verified recalls
+            them: a user id alone proves nothing, and the memories are listed in the turn's
+            ``memory`` event.
+        top_k: the most memories recalled per turn (those sharing words with the question, best
+            first, then the shopper's importance-5 memories), 1 to 10.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    top_k: int = Field(default=3, ge=1, le=10)
+
+
 class IntegrationConfig(BaseModel):
     """An outside system (order API, vector store, WhatsApp account). Secrets stay out of exports."""
 
@@ -179,6 +197,7 @@ class ChatbotConfig(BaseModel):
             "removes older ones with their messages, streams and metrics. Unset: kept for ever."
         ),
     )
+    memory: MemorySettings = Field(default_factory=MemorySettings)
     identity_secret: str | None = Field(
         default=None,
         description=(

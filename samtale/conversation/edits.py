@@ -24,6 +24,7 @@ from sqlalchemy import func, insert, select, update
 
 from samtale.conversation.access import ConversationCaller
 from samtale.conversation.library import CS, ShopperMessage, authorised_row, require_credentials, settle
+from samtale.conversation.search.indexing import reindex_message
 from samtale.conversation.turn_lock import TurnHolder, TurnInProgressError, TurnLocks, acquire_turn
 from samtale.errors import ConflictError, InputError, NotFoundError, PayloadTooLargeError
 from samtale.storage.base import new_id, utcnow
@@ -146,6 +147,7 @@ async def _write_edit(
             .where(Message.id == message_id, Message.chatbot_id == chatbot_id)
             .values(content=text, is_edited=True)
         )
+        await reindex_message(conn, chatbot_id=chatbot_id, message_id=message_id)  # SQLite's stemmed document
         await conn.execute(
             update(CS).where(CS.id == conversation_id, CS.chatbot_id == chatbot_id).values(updated_at=now)
         )

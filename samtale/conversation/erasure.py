@@ -13,7 +13,7 @@ Both uses run in one transaction:
 * :func:`erase_shopper` (``DELETE /api/admin/chatbots/{chatbot_id}/users/{user_id}``): every
   conversation of the shopper (soft-deleted ones included), their messages, edits, context
   chunks, streams and stream events, processing metrics and error-log rows of their turns,
-  and the ``users`` row. Erasing a shopper with nothing stored removes nothing (not an error).
+  their memories, and the ``users`` row. Erasing a shopper with nothing stored removes nothing (not an error).
 * :func:`remove_conversations` (the retention job, :mod:`samtale.conversation.retention`): the
   same for a list of conversations, leaving the shopper's row.
 
@@ -42,6 +42,7 @@ from samtale.storage.models import (
     ConversationProcessingMetrics,
     ConversationSession,
     ErrorLog,
+    Memory,
     Message,
     MessageEdit,
     Shopper,
@@ -106,6 +107,15 @@ def _error_logs(scope: RemovalScope) -> Delete:
     return delete(ErrorLog).where(ErrorLog.chatbot_id == scope.chatbot_id, stream_of_error.in_(turns))
 
 
+def _memories(scope: RemovalScope) -> Delete | None:
+    if scope.user_id is None:
+        return None  # memories are the shopper's, not a conversation's: retention keeps them
+    return delete(Memory).where(
+        Memory.shopper_id == shopper_id(chatbot_id=scope.chatbot_id, user_id=scope.user_id),
+        Memory.chatbot_id == scope.chatbot_id,
+    )
+
+
 def _shopper_row(scope: RemovalScope) -> Delete | None:
     if scope.user_id is None:
         return None
@@ -159,6 +169,7 @@ SHOPPER_DATA: tuple[ShopperTable, ...] = (
             ConversationSession.id.in_(s.conversation_ids), ConversationSession.chatbot_id == s.chatbot_id
         ),
     ),
+    ShopperTable("memories", _memories, per_shopper=True),
     ShopperTable("users", _shopper_row, per_shopper=True),
 )
 """Every table holding a shopper's data, in the order their rows are deleted (see the module doc)."""

@@ -7,8 +7,9 @@ polling endpoint keep handling JSON objects), checked by mypy where they are bui
 described in OpenAPI through :data:`EVENT_PAYLOADS` (Pydantic reads ``TypedDict`` s).
 
 Wire order of one turn: ``start``, ``flow``, then ``order`` (a verified order) and/or
-``sources`` (the chunks used), ``token`` … and finally ``end`` or ``error``; nothing follows the
-terminal event.
+``sources`` (the chunks used), ``memory`` (the shopper's recalled memories, when the chatbot
+enables ``memory`` and the shopper is verified), ``token`` … and finally ``end`` or ``error``;
+nothing follows the terminal event.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class EventName(StrEnum):
     """The knowledge chunks the answer is grounded in: :class:`SourcesData`."""
     ORDER = "order"
     """The verified order shown to the shopper: :class:`OrderData`."""
+    MEMORY = "memory"
+    """The shopper's memories recalled into the prompt: :class:`MemoryData`."""
     TOKEN = "token"
     """A piece of the answer's text: :class:`TokenData`."""
     END = "end"
@@ -133,6 +136,23 @@ class OrderData(TypedDict):
     order: OrderSummary
 
 
+class RecalledMemoryData(TypedDict):
+    """One memory recalled into the prompt; ``score`` is its text relevance to the question
+    (0 for an importance-5 memory recalled without a shared word)."""
+
+    id: str
+    question: str
+    answer: str
+    importance: int
+    score: float
+
+
+class MemoryData(TypedDict):
+    """``memory``: the verified shopper's memories the answer may use, most relevant first."""
+
+    memories: list[RecalledMemoryData]
+
+
 class TokenData(TypedDict):
     """``token``: the next piece of the answer (after the chatbot's text substitutions)."""
 
@@ -178,7 +198,7 @@ class ErrorData(TypedDict):
     shopper_message: str
 
 
-EventData = StartData | FlowData | SourcesData | OrderData | TokenData | EndData | ErrorData
+EventData = StartData | FlowData | SourcesData | OrderData | MemoryData | TokenData | EndData | ErrorData
 """Any event's payload."""
 
 EVENT_PAYLOADS: dict[EventName, type] = {
@@ -186,6 +206,7 @@ EVENT_PAYLOADS: dict[EventName, type] = {
     EventName.FLOW: FlowData,
     EventName.SOURCES: SourcesData,
     EventName.ORDER: OrderData,
+    EventName.MEMORY: MemoryData,
     EventName.TOKEN: TokenData,
     EventName.END: EndData,
     EventName.ERROR: ErrorData,

@@ -40,6 +40,7 @@ from samtale.conversation.access import (
     authorise_conversation,
 )
 from samtale.conversation.cursors import Cursor, InvalidCursorError, decode_cursor
+from samtale.conversation.search.indexing import reindex_title
 from samtale.conversation.turn_lock import TurnHolder, TurnLocks, acquire_turn
 from samtale.errors import InputError
 from samtale.storage.base import new_id, utcnow
@@ -359,6 +360,8 @@ async def change_conversation(
             .where(CS.id == conversation_id, CS.chatbot_id == row.chatbot_id, CS.deleted_at.is_(None))
             .values(**values)
         )
+        if "title" in values:  # SQLite's stemmed title document (PostgreSQL's tsvector is generated)
+            await reindex_title(conn, chatbot_id=row.chatbot_id, session_id=conversation_id)
     return dataclasses.replace(_summary(row), **values)
 
 

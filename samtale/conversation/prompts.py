@@ -8,7 +8,8 @@ A template that fails to compile or render raises :class:`PromptTemplateError`, 
 Variables available to a template: ``chatbot`` (id, name, language), ``flow`` (type, route_key),
 ``question``, ``language``, ``context`` (list of chunks: title, text, metadata, score, source),
 ``context_text`` (the chunks joined), ``order`` (the verified order summary or None),
-``history`` (list of {role, content}).
+``history`` (list of {role, content}), ``memories`` (the verified shopper's recalled memories,
+list of {question, answer}; empty unless the chatbot enables ``memory``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ DEFAULT_SYSTEM_PROMPTS = {
         "briefly and politely, in English, using only the shop information below. If the information "
         "does not answer the question, say so and suggest contacting the shop.\n"
         "{% if order %}\nThe shopper's verified order:\n{{ order | tojson }}\n{% endif %}"
+        "{% if memories %}\nWhat the shopper asked you to remember about them:\n"
+        "{% for memory in memories %}- {{ memory.question }} {{ memory.answer }}\n{% endfor %}{% endif %}"
         "{% if context_text %}\nShop information:\n{{ context_text }}\n{% endif %}"
     ),
     "da": (
@@ -38,6 +41,8 @@ DEFAULT_SYSTEM_PROMPTS = {
         "butikkens oplysninger nedenfor. Hvis oplysningerne ikke besvarer spørgsmålet, så sig det og "
         "foreslå at kontakte butikken.\n"
         "{% if order %}\nKundens bekræftede ordre:\n{{ order | tojson }}\n{% endif %}"
+        "{% if memories %}\nHvad kunden har bedt dig huske om dem:\n"
+        "{% for memory in memories %}- {{ memory.question }} {{ memory.answer }}\n{% endfor %}{% endif %}"
         "{% if context_text %}\nButikkens oplysninger:\n{{ context_text }}\n{% endif %}"
     ),
 }
@@ -91,8 +96,11 @@ def build_messages(
     history: Sequence[tuple[str, str]],
     context: Sequence[ContextChunk],
     order: Mapping[str, Any] | None,
+    memories: Sequence[tuple[str, str]] = (),
 ) -> list[ChatMessage]:
     """The chat messages sent to the LLM: rendered system prompt, recent history, the question.
+
+    ``memories`` are the shopper's recalled memories as ``(question, answer)`` pairs.
 
     The flow's template is ``flow.prompt``, else a prompt named after the flow type, else the
     built-in default in the chatbot's language.
@@ -116,6 +124,7 @@ def build_messages(
         "context_text": context_as_text(context),
         "order": dict(order) if order else None,
         "history": [{"role": role, "content": content} for role, content in history],
+        "memories": [{"question": question, "answer": answer} for question, answer in memories],
     }
     system = render_template(name=name, source=source, variables=variables)
     messages = [ChatMessage(role="system", content=system)]

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, select, update
 
+from samtale.conversation.search.indexing import MessageDocument, TitleDocument, index_messages, index_titles
 from samtale.conversation.shoppers import ShopperSeen, shopper_id, upsert_shoppers
 from samtale.conversation.titles import title_from_question
 from samtale.conversation.turn import TurnError, TurnMetrics
@@ -72,7 +73,8 @@ class TurnRecord:
     conversation's token too. ``verified`` says the turn carried a valid ``user_hash`` (the
     shopper's ``verified_at``). ``written`` (optional) is resolved once the batch holding the
     turn is committed (True) or failed (False): the conversation service holds the turn lock
-    until then.
+    until then. ``language`` is the chatbot's (``en`` | ``da``): the stemmer of the turn's
+    full-text entries.
     """
 
     chatbot_id: str
@@ -93,6 +95,7 @@ class TurnRecord:
     completed_at: datetime = field(default_factory=utcnow)
     new_session: bool = False
     verified: bool = False
+    language: str = "en"
     written: asyncio.Future[bool] | None = None
 
 
@@ -195,7 +198,9 @@ class TurnRecorder:
         and ``message_count`` — the conversation's version — rises by 2. The unique index on
         ``(session_id, sequence)`` refuses the batch should two writers ever number alike.
         A new conversation gets its offline title from its first question, its shopper's row
-        and the first turn's token hash.
+        and the first turn's token hash. On SQLite the messages and new titles are indexed for
+        full-text search in the same transaction (one ``executemany`` each; PostgreSQL's
+        generated columns index themselves, ``samtale.conversation.search.indexing``).
         """
         started = time.perf_counter()
         async with self.db.engine.begin() as conn:
@@ -250,6 +255,7 @@ class TurnRecorder:
                         "state": record.session_state,
                         "message_count": 2,
                         "token_hash": record.token_hash,
+                        "language": record.language,
                         "last_message_at": record.completed_at,
                         "created_at": record.started_at,
                         "updated_at": record.completed_at,
@@ -270,6 +276,7 @@ class TurnRecorder:
                 )
 
             messages: list[dict[str, Any]] = []
+            documents: list[MessageDocument] = []
             chunk_rows: list[dict[str, Any]] = []
             stream_rows: list[dict[str, Any]] = []
             event_rows: list[dict[str, Any]] = []
@@ -289,6 +296,7 @@ class TurnRecorder:
                         "flow_type": record.flow_type,
                         "streaming_session_id": record.streaming_session_id,
                         "extra": {},
+                        "language": record.language,
                         "created_at": record.started_at,
                     }
                 )
@@ -304,8 +312,20 @@ class TurnRecorder:
                         "flow_type": record.flow_type,
                         "streaming_session_id": record.streaming_session_id,
                         "extra": {"error": record.metrics.error_category} if record.status != "completed" else {},
+                        "language": record.language,
                         "created_at": record.completed_at,
                     }
+                )
+                owner = shopper_id(chatbot_id=record.chatbot_id, user_id=record.user_id)
+                documents.extend(
+                    MessageDocument(
+                        message_id=row["id"],
+                        chatbot_id=record.chatbot_id,
+                        shopper_id=owner,
+                        content=row["content"],
+                        language=record.language,
+                    )
+                    for row in messages[-2:]
                 )
                 for rank, chunk in enumerate(record.context, start=1):
                     chunk_rows.append(
@@ -346,6 +366,20 @@ class TurnRecorder:
                     for item in record.events
                 )
             await conn.execute(insert(MESSAGES), messages)
+            await index_messages(conn, documents)
+            await index_titles(
+                conn,
+                [
+                    TitleDocument(
+                        session_id=row["id"],
+                        chatbot_id=row["chatbot_id"],
+                        shopper_id=row["shopper_id"],
+                        title=row["title"],
+                        language=row["language"],
+                    )
+                    for row in created.values()
+                ],
+            )
             await conn.execute(insert(STREAMS), stream_rows)
             if event_rows:
                 await conn.execute(insert(EVENTS), event_rows)

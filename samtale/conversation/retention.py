@@ -49,7 +49,7 @@ async def purge_conversations(
 
     Returns:
         Rows removed per table (the keys of :data:`~samtale.conversation.erasure.SHOPPER_DATA`,
-        ``users`` excepted, always 0 here, and ``files``), summed over every chatbot.
+        the per-shopper ``memories`` and ``users`` excepted, plus ``files``), summed over every chatbot.
 
     Raises:
         FileStorageError: the file storage failed; that chatbot's conversations are kept for the
@@ -62,7 +62,7 @@ async def purge_conversations(
         chatbots = (
             (await conn.execute(select(CS.chatbot_id).where(CS.deleted_at < deleted_before).distinct())).scalars().all()
         )
-    totals = {"files": 0, **{table.key: 0 for table in SHOPPER_DATA if table.key != "users"}}
+    totals = {"files": 0, **{table.key: 0 for table in SHOPPER_DATA if not table.per_shopper}}
     for chatbot_id in sorted(set(chatbots) | set(retention)):
         expired = [CS.deleted_at < deleted_before]
         if chatbot_id in retention:

@@ -37,6 +37,7 @@ from samtale.conversation.access import (
 from samtale.conversation.events import EventName
 from samtale.conversation.pipeline import run_turn
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
+from samtale.conversation.search.memories import memory_recaller
 from samtale.conversation.sessions import HISTORY_TURNS, SessionReader, SessionSnapshot
 from samtale.conversation.shoppers import OrderAttemptStore
 from samtale.conversation.stored_streams import StoredStream, load_stored_stream
@@ -145,6 +146,7 @@ class ConversationService:
             tracker_factory=tracker_factory,
             llm_retries=llm_retries,
             order_attempts=OrderAttemptStore(db=db),
+            memories=memory_recaller(db=db),
         )
         self._first_turn_deps = dataclasses.replace(self._deps, submit=self._submit_new_session)
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -156,3 +156,25 @@ class OrderAttemptStore:
                     },
                 )
             )
+
+
+async def ensure_shopper(conn: AsyncConnection, *, chatbot_id: str, user_id: str, verified_at: datetime | None) -> str:
+    """Create the shopper's ``users`` row if it is missing (nothing else changes); returns its id.
+
+    For writes that belong to a shopper outside a turn (a memory): ``INSERT … ON CONFLICT DO
+    NOTHING``, so it never touches ``last_seen_at`` or the order flow's count. ``verified_at``
+    is stored only when the row is created here.
+    """
+    identifier = shopper_id(chatbot_id=chatbot_id, user_id=user_id)
+    now = utcnow()
+    statement = _insert(conn.dialect.name).values(
+        id=identifier,
+        chatbot_id=chatbot_id,
+        external_id=user_id,
+        verified_at=verified_at,
+        order_failed_attempts=0,
+        order_failed_lookups=[],
+        created_at=now,
+    )
+    await conn.execute(statement.on_conflict_do_nothing(index_elements=[USERS.c.chatbot_id, USERS.c.external_id]))
+    return identifier

@@ -27,6 +27,7 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from samtale.conversation.search.indexing import MessageDocument, TitleDocument, index_messages, index_titles
 from samtale.conversation.shoppers import ShopperSeen, shopper_id, upsert_shoppers
 from samtale.errors import ConflictError, InputError, NotFoundError
 from samtale.storage.db import Database
@@ -62,6 +63,7 @@ class MessageRecord(BaseModel):
     status: str = "ok"
     flow_type: str | None = None
     is_edited: bool = False
+    language: Literal["en", "da"] | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime
 
@@ -79,6 +81,7 @@ class ConversationRecord(BaseModel):
     is_pinned: bool = False
     state: dict[str, Any] = Field(default_factory=dict)
     token_hash: str | None = Field(default=None, max_length=64)
+    language: Literal["en", "da"] | None = None
     created_at: datetime
     updated_at: datetime
     last_message_at: datetime | None = None
@@ -236,9 +239,11 @@ async def import_conversations(
             batch is rolled back; earlier batches stay).
     """
     chatbots = {record.chatbot_id for record in records}
+    bots = _table(Chatbot)
     async with db.engine.connect() as conn:
-        known = await _existing(conn, _table(Chatbot).c.id, sorted(chatbots))
-    if missing := sorted(chatbots - known):
+        rows = await conn.execute(select(bots.c.id, bots.c.language).where(bots.c.id.in_(sorted(chatbots))))
+        languages: dict[str, str] = {row[0]: row[1] or "en" for row in rows}
+    if missing := sorted(chatbots - set(languages)):
         raise NotFoundError(f"the import names chatbots this database does not have: {', '.join(missing)}")
     added_sessions = skipped_sessions = added_messages = skipped_messages = done = 0
     for start in range(0, len(records), batch_size):
@@ -260,16 +265,23 @@ async def import_conversations(
                 conn,
                 [ShopperSeen(r.chatbot_id, r.user_id, r.last_message_at or r.updated_at) for r in batch],
             )
-            new_sessions = [_session_row(r) for r in batch if r.id not in stored_sessions]
+            new_sessions = [_session_row(r, languages[r.chatbot_id]) for r in batch if r.id not in stored_sessions]
             if new_sessions:
                 await conn.execute(_insert_ignoring_duplicates(conn, SESSIONS), new_sessions)
-            new_messages = [_message_row(r, m) for r in batch for m in r.messages if m.id not in stored_messages]
+            new_messages = [
+                _message_row(r, m, languages[r.chatbot_id])
+                for r in batch
+                for m in r.messages
+                if m.id not in stored_messages
+            ]
             if new_messages:
                 await conn.execute(_insert_ignoring_duplicates(conn, MESSAGES), new_messages)
             stored_after = set()
             new_ids = [row["id"] for row in new_messages]
             for offset in range(0, len(new_ids), 5000):
                 stored_after |= await _existing(conn, MESSAGES.c.id, new_ids[offset : offset + 5000])
+            indexed = [row for row in new_messages if row["id"] in stored_after]
+            await _index(conn, sessions=new_sessions, messages=indexed)
             await _recount(conn, [r.id for r in batch])
         added_sessions += len(new_sessions)
         skipped_sessions += len(batch) - len(new_sessions)
@@ -286,14 +298,53 @@ async def import_conversations(
     )
 
 
+async def _index(conn: AsyncConnection, *, sessions: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
+    """Make the imported messages and titles searchable (SQLite's stemmed documents; PostgreSQL's
+    generated ``tsvector`` columns need nothing), as the recorder does for a stored turn."""
+    owners = {row["id"]: row["shopper_id"] for row in sessions}
+    missing = sorted({row["session_id"] for row in messages} - set(owners))
+    for offset in range(0, len(missing), 5000):
+        chunk = missing[offset : offset + 5000]
+        found = await conn.execute(select(SESSIONS.c.id, SESSIONS.c.shopper_id).where(SESSIONS.c.id.in_(chunk)))
+        owners.update({row[0]: row[1] for row in found})
+    await index_messages(
+        conn,
+        [
+            MessageDocument(
+                message_id=row["id"],
+                chatbot_id=row["chatbot_id"],
+                shopper_id=owners[row["session_id"]] or "",
+                content=row["content"],
+                language=row["language"],
+            )
+            for row in messages
+        ],
+    )
+    await index_titles(
+        conn,
+        [
+            TitleDocument(
+                session_id=row["id"],
+                chatbot_id=row["chatbot_id"],
+                shopper_id=row["shopper_id"],
+                title=row["title"],
+                language=row["language"],
+            )
+            for row in sessions
+            if row["title"]
+        ],
+    )
+
+
 async def _recount(conn: AsyncConnection, session_ids: list[str]) -> None:
     """Set ``message_count`` of the conversations from their stored messages (one UPDATE)."""
     count = select(func.count()).select_from(MESSAGES).where(MESSAGES.c.session_id == SESSIONS.c.id).scalar_subquery()
     await conn.execute(update(SESSIONS).where(SESSIONS.c.id.in_(session_ids)).values(message_count=count))
 
 
-def _session_row(record: ConversationRecord) -> dict[str, Any]:
+def _session_row(record: ConversationRecord, language: str) -> dict[str, Any]:
     return {
+        "language": record.language or language,
         "id": record.id,
         "chatbot_id": record.chatbot_id,
         "user_id": record.user_id,
@@ -312,8 +363,9 @@ def _session_row(record: ConversationRecord) -> dict[str, Any]:
     }
 
 
-def _message_row(record: ConversationRecord, message: MessageRecord) -> dict[str, Any]:
+def _message_row(record: ConversationRecord, message: MessageRecord, language: str) -> dict[str, Any]:
     return {
+        "language": message.language or record.language or language,
         "id": message.id,
         "chatbot_id": record.chatbot_id,
         "session_id": record.id,

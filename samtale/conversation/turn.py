@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from samtale.chatbots.schema import ChatbotConfig, FlowConfig
 from samtale.conversation.events import PublicMetrics
@@ -38,6 +38,27 @@ TrackerFactory = Callable[[ChatbotConfig, FlowConfig], Awaitable[Tracker | None]
 """The order tracker of an ``apiflow`` flow's integration (None when it names none)."""
 RouterFactory = Callable[[ChatbotConfig], Awaitable[FlowRouter | None]]
 """The chatbot's router (built once per routing config), or None when it routes everything to ``main``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecalledMemory:
+    """A memory of the shopper recalled into a turn's prompt (``score``: text relevance, higher is better)."""
+
+    id: str
+    question: str
+    answer: str
+    importance: int
+    score: float
+
+
+class MemoryRecaller(Protocol):
+    """Finds a shopper's memories relevant to a question (``samtale.conversation.search.memories``)."""
+
+    def __call__(
+        self, *, chatbot_id: str, language: str, user_id: str, question: str, top_k: int
+    ) -> Awaitable[list[RecalledMemory]]:
+        """At most ``top_k`` of the shopper's memories, most relevant first."""
+        ...
 
 
 @dataclass(slots=True)
@@ -128,8 +149,9 @@ class TurnContext:
     """The state one turn's steps share, from the ``start`` event to the recorder.
 
     ``answer_parts`` is the streamed text piece by piece (after substitutions); ``context`` the
-    chunks the answer is grounded in; ``order`` the verified order as JSON; ``answered`` is set
-    by a step that streamed the whole answer itself (a fixed order reply), so later steps skip.
+    chunks the answer is grounded in; ``order`` the verified order as JSON; ``memories`` the
+    shopper's recalled memories; ``answered`` is set by a step that streamed the whole answer
+    itself (a fixed order reply), so later steps skip.
     ``routed`` resolves with the decided flow type for the process-message response.
     """
 
@@ -143,6 +165,7 @@ class TurnContext:
     retrieval: asyncio.Task[Retrieval] | None = None
     order: dict[str, Any] | None = None
     context: list[ContextChunk] = field(default_factory=list)
+    memories: list[RecalledMemory] = field(default_factory=list)
     answer_parts: list[str] = field(default_factory=list)
     answered: bool = False
     status: str = "completed"
@@ -187,6 +210,8 @@ class TurnDependencies:
         max_failed_order_attempts: failed order look-ups before the order flow locks (default 5).
         order_attempts: the shoppers' failed order look-ups in the store (counted per chatbot
             and shopper across conversations); None keeps the count in the conversation's state.
+        memories: recalls a verified shopper's memories for a chatbot with ``memory.enabled``;
+            None recalls nothing.
     """
 
     provider_factory: ProviderFactory
@@ -197,6 +222,7 @@ class TurnDependencies:
     llm_retries: int = 2
     max_failed_order_attempts: int = 5
     order_attempts: OrderAttemptStore | None = None
+    memories: MemoryRecaller | None = None
 
 
 @dataclass(slots=True)

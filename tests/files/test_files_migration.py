@@ -14,6 +14,7 @@ from alembic.migration import MigrationContext
 
 import samtale.storage.models  # noqa: F401  (registers every table)
 from samtale.storage.base import Base
+from samtale.storage.fulltext import include_object
 from samtale.storage.migrate import alembic_config, upgrade_database
 from tests.store.test_store_migration import _sync_engine, empty_database_url
 
@@ -51,7 +52,8 @@ def test_the_files_table_arrives_with_its_indexes_and_keys_and_leaves_alone(empt
             conn.execute(sa.text(FILE_ROW.format(id="f1", sha="a" * 64)))
             conn.execute(sa.text(FILE_ROW.format(id="f2", sha="b" * 64)))
             indexes = {index["name"] for index in sa.inspect(conn).get_indexes("files")}
-            differences = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            options = {"compare_type": True, "include_object": include_object}
+            differences = compare_metadata(MigrationContext.configure(conn, opts=options), Base.metadata)
             conn.execute(sa.text("DELETE FROM conversation_sessions WHERE id = 's1'"))
             kept = conn.execute(sa.text("SELECT id, conversation_session_id FROM files ORDER BY id")).all()
             conn.execute(sa.text("DELETE FROM users WHERE id = 'u-1'"))

@@ -123,11 +123,18 @@ async def test_erasing_a_shopper_removes_everything_stored_of_them_and_says_what
         for user, session in (("anna", policy), ("bob", bobs))
     }  # fmt: skip
 
+    query, headers = identity("anna")
+    remembered = await client.post(
+        "/api/memories", params=query, headers=headers, json={"question": "Which wine?", "answer": "Dry Riesling"}
+    )
+    assert remembered.status_code == 201, remembered.text
+
     staff = await admin(services)
     erased = await client.delete("/api/admin/chatbots/vinbar/users/anna", headers=staff)
     assert erased.status_code == 200, erased.text
     conforms(ErasureResponse, erased.json())
-    assert erased.json() == {"chatbot_id": "vinbar", "user_id": "anna", "removed": {**held, "files": 1, "users": 1}}
+    removed = {**held, "files": 1, "memories": 1, "users": 1}
+    assert erased.json() == {"chatbot_id": "vinbar", "user_id": "anna", "removed": removed}
     assert not await services.files.exists(uploads["anna"].file.storage_key)  # the bytes, not only the row
     assert await services.files.exists(uploads["bob"].file.storage_key)
 

@@ -19,6 +19,7 @@ from typer.testing import CliRunner, Result
 
 from samtale.app import create_app
 from samtale.conversation.cli import conversations_app
+from samtale.conversation.search.messages import search_messages
 from samtale.services import Services
 from samtale.settings import get_settings
 from samtale.storage.models import ConversationSession, Message
@@ -113,6 +114,9 @@ async def test_conversations_move_to_a_new_store_and_continue_there(
         assert "imported 0 conversations (2 already stored), 0 messages (6 already stored)" in again.output
         assert await count(new, ConversationSession) == 2
         assert await count(new, Message) == 6
+        # The imported messages are searchable on the new store (stemmed: "returns" finds "return").
+        hits = await search_messages(db=new.db, chatbot_id="vinbar", language="en", query="returns")
+        assert {hit.conversation_id for hit in hits} == {next(line["id"] for line in lines if line["user_id"] == "bo")}
 
         # Anna's widget still holds its token: the conversation continues on the new store.
         async with httpx.AsyncClient(

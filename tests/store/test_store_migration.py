@@ -19,6 +19,7 @@ from alembic.migration import MigrationContext
 import samtale.storage.models  # noqa: F401  (registers every table)
 from samtale.conversation.shoppers import shopper_id
 from samtale.storage.base import Base
+from samtale.storage.fulltext import include_object
 from samtale.storage.migrate import alembic_config, upgrade_database
 from tests.conftest import POSTGRES_ADMIN_URL, _pg_admin_execute, _pg_url
 
@@ -79,7 +80,10 @@ def test_upgrade_carries_conversations_over_and_downgrade_reverses_it(empty_data
                 sa.text("SELECT message_count, token_hash, shopper_id, last_message_at FROM conversation_sessions")
             ).one()
             users = conn.execute(sa.text("SELECT id, chatbot_id, external_id FROM users")).all()
-            differences = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            differences = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object}),
+                Base.metadata,
+            )
         assert [tuple(row) for row in sequences] == [("m1", 1), ("m2", 2), ("m3", 3), ("m4", 4)]
         assert session[0] == 4  # the version counts the stored messages
         assert session[1] == "first"  # the first turn's token keeps working

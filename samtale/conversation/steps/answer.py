@@ -37,6 +37,7 @@ async def run(ctx: TurnContext, deps: TurnDependencies) -> None:
         history=ctx.turn.history,
         context=ctx.context,
         order=ctx.order,
+        memories=[(memory.question, memory.answer) for memory in ctx.memories],
     )
     llm = chatbot.llm.merged(flow.llm)
     request = GenerationRequest(

@@ -7,6 +7,7 @@ from sqlalchemy import engine_from_config, pool
 
 import samtale.storage.models  # noqa: F401  (registers every table)
 from samtale.storage.base import Base
+from samtale.storage.fulltext import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -23,6 +24,8 @@ def run_migrations() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            # The full-text search objects differ per database and are not in the models (0006).
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

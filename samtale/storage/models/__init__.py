@@ -17,6 +17,7 @@ from samtale.storage.models.knowledge import (
     KnowledgeIndex,
     KnowledgeJob,
 )
+from samtale.storage.models.memories import Memory
 from samtale.storage.models.observability import ConversationProcessingMetrics, ErrorLog, MaintenanceRun
 from samtale.storage.models.shoppers import Shopper
 from samtale.storage.models.template_builder import (
@@ -41,6 +42,7 @@ __all__ = [
     "KnowledgeIndex",
     "KnowledgeJob",
     "MaintenanceRun",
+    "Memory",
     "Message",
     "MessageEdit",
     "PromptTemplate",

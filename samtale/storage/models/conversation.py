@@ -20,10 +20,14 @@ class ConversationSession(Base):
     with its cached history (``samtale.conversation.sessions``). ``token_hash`` is the SHA-256
     of the session token returned by the first turn, which continues the conversation later.
     ``deleted_at`` marks a soft-deleted conversation (purged by the retention job).
+    ``language`` is the chatbot's (``en`` | ``da``) when the conversation began; it picks the
+    stemmer of the title's full-text entry (``samtale.storage.fulltext``).
 
     Indexes: ``ix_conversation_sessions_user_active`` and ``…_user_pinned`` are partial
     (PostgreSQL and SQLite) and serve a shopper's list of conversations, pinned first, then by
     last activity (``WHERE chatbot_id = ? AND user_id = ? AND … ORDER BY last_message_at DESC``).
+    ``ix_conversation_sessions_deleted`` (partial, the soft-deleted only) gives a chatbot's deleted
+    conversations: searches leave them out, the retention job purges them.
     """
 
     __tablename__ = "conversation_sessions"
@@ -45,6 +49,13 @@ class ConversationSession(Base):
             postgresql_where=text("is_pinned = true AND deleted_at IS NULL"),
             sqlite_where=text("is_pinned = 1 AND deleted_at IS NULL"),
         ),
+        Index(
+            "ix_conversation_sessions_deleted",
+            "chatbot_id",
+            "deleted_at",
+            postgresql_where=text("deleted_at IS NOT NULL"),
+            sqlite_where=text("deleted_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
@@ -60,6 +71,7 @@ class ConversationSession(Base):
     state: Mapped[JSONDict] = mapped_column(JSONColumn, default=dict)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
     token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    language: Mapped[str] = mapped_column(String(2), default="en", server_default="en")
     last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -72,7 +84,9 @@ class Message(Base):
     ``sequence`` runs 1, 2, 3… per conversation with no gap (unique with ``session_id``; the
     recorder numbers a turn's two messages from the conversation's ``message_count`` while the
     turn lock is held). ``is_edited`` is set when the shopper edited it; the earlier texts are
-    in :class:`MessageEdit`.
+    in :class:`MessageEdit`. ``language`` is the chatbot's (``en`` | ``da``) when the message
+    was stored and picks the stemmer of its full-text entry (``samtale.storage.fulltext``:
+    a generated ``tsvector`` on PostgreSQL, FTS5 on SQLite; migration 0006).
     """
 
     __tablename__ = "messages"
@@ -89,6 +103,7 @@ class Message(Base):
     streaming_session_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     extra: Mapped[JSONDict] = mapped_column(JSONColumn, default=dict)
     is_edited: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[str] = mapped_column(String(2), default="en", server_default="en")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
