@@ -214,3 +214,33 @@ async def test_with_redis_an_edit_on_one_worker_reaches_the_next_prompt_on_the_o
     finally:
         for worker in workers:
             await worker.aclose()
+
+
+async def test_an_edited_question_and_a_renamed_conversation_are_found_by_their_new_words(
+    client: httpx.AsyncClient, shops: None
+) -> None:
+    started = await conversation(client, "Do you sell Barolo?", "Is the Barolo from Piemonte?")
+    last_question = (await messages(client, started))[2]
+    query, headers = identity("anna")
+
+    async def found(words: str) -> set[str]:
+        response = await client.get("/api/conversations/search", params={**query, "q": words}, headers=headers)
+        assert response.status_code == 200, response.text
+        return {hit["message_id"] for hit in response.json()["results"]}
+
+    assert last_question["id"] in await found("Piemonte")
+    edited = await client.patch(
+        f"/api/conversations/{started['session_id']}/messages/{last_question['id']}",
+        json={"content": "Is the Barolo from Langhe?"},
+        headers=token(started),
+    )
+    assert edited.status_code == 200, edited.text
+    assert last_question["id"] not in await found("Piemonte")
+    assert last_question["id"] in await found("Langhe")
+
+    renamed = await client.patch(
+        f"/api/conversations/{started['session_id']}", json={"title": "Nebbiolo questions"}, headers=token(started)
+    )
+    assert renamed.status_code == 200, renamed.text
+    by_title = await client.get("/api/conversations/search", params={**query, "q": "nebbiolo"}, headers=headers)
+    assert started["session_id"] in {hit["conversation_id"] for hit in by_title.json()["results"]}
