@@ -34,11 +34,14 @@ from samtale.chatbots.schema import FlowType
 from samtale.conversation.cursors import MAX_CURSOR_CHARS
 from samtale.conversation.erasure import erase_shopper
 from samtale.conversation.library import DEFAULT_PAGE, MAX_PAGE
+from samtale.conversation.search.messages import MAX_LIMIT, search_messages
 from samtale.conversation.staff import list_chatbot_conversations, load_chatbot_conversation
 
 router = APIRouter(prefix="/api/admin/chatbots/{chatbot_id}", tags=["admin"])
 
 ChatbotId = Annotated[str, Path(min_length=1, max_length=64)]
+Q_MATCHES = MAX_LIMIT
+"""Messages a list's ``q`` searches for (the message search's own maximum, 50)."""
 ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -52,7 +55,7 @@ def _iso_day(value: object) -> object:
 Day = Annotated[date | None, BeforeValidator(_iso_day)]
 
 
-@router.get("/conversations", response_model=StaffConversationListResponse, responses=error_responses(401, 403, 422))
+@router.get("/conversations", response_model=StaffConversationListResponse, responses=error_responses(401, 403, 404, 422))
 async def staff_conversations(
     chatbot_id: ChatbotId,
     services: ServicesDep,
@@ -61,11 +64,30 @@ async def staff_conversations(
     since: Annotated[Day, Query(alias="from", description="last activity on or after this UTC day")] = None,
     until: Annotated[Day, Query(alias="to", description="last activity on or before this UTC day")] = None,
     flow: Annotated[FlowType | None, Query(description="only conversations with a message of this flow")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=500,
+            description=f"only conversations holding one of the {Q_MATCHES} messages that best match these words",
+        ),
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS, description="a page's next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
 ) -> FastJSONResponse:
-    """The chatbot's conversations by last activity, newest first (never a deleted one)."""
+    """The chatbot's conversations by last activity, newest first (never a deleted one).
+
+    With ``q``, only the conversations of the messages a full-text search of the chatbot finds
+    (the best :data:`Q_MATCHES`, in the chatbot's language, as ``…/messages/search`` ranks them),
+    still newest first and filtered by the other parameters."""
     require_chatbot_access(key, chatbot_id)
+    conversation_ids: list[str] | None = None
+    if q is not None:
+        chatbot = await services.get_chatbot(chatbot_id)
+        hits = await search_messages(
+            db=services.db, chatbot_id=chatbot.id, language=chatbot.language, query=q, user_id=user_id, limit=Q_MATCHES
+        )
+        conversation_ids = sorted({hit.conversation_id for hit in hits})
     page = await list_chatbot_conversations(
         db=services.db,
         chatbot_id=chatbot_id,
@@ -73,6 +95,7 @@ async def staff_conversations(
         since=since,
         until=until,
         flow=flow,
+        conversation_ids=conversation_ids,
         cursor=cursor,
         limit=limit,
     )

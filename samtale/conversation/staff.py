@@ -20,6 +20,7 @@ events ``stream_db_retention_s`` (1 day), so older turns show neither.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -182,13 +183,21 @@ def _day_start(day: date) -> datetime:
 
 
 def _staff_query(
-    *, chatbot_id: str, user_id: str | None, since: date | None, until: date | None, flow: str | None
+    *,
+    chatbot_id: str,
+    user_id: str | None,
+    since: date | None,
+    until: date | None,
+    flow: str | None,
+    conversation_ids: Sequence[str] | None,
 ) -> Select:
     query: Select = select(*STAFF_COLUMNS).where(
         CS.chatbot_id == chatbot_id, CS.deleted_at.is_(None), CS.last_message_at.is_not(None)
     )
     if user_id is not None:
         query = query.where(CS.user_id == user_id)
+    if conversation_ids is not None:
+        query = query.where(CS.id.in_(list(conversation_ids)))
     if since is not None:
         query = query.where(CS.last_message_at >= _day_start(since))
     if until is not None:
@@ -208,6 +217,7 @@ async def list_chatbot_conversations(
     since: date | None = None,
     until: date | None = None,
     flow: str | None = None,
+    conversation_ids: Sequence[str] | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_PAGE,
 ) -> StaffConversationPage:
@@ -218,6 +228,7 @@ async def list_chatbot_conversations(
         user_id: only this shopper's.
         since, until: last activity on or after ``since`` and on or before ``until`` (UTC days).
         flow: only conversations with a message of this flow type (``main``, ``apiflow``…).
+        conversation_ids: only these conversations (the list's ``q``: those a message search found).
         cursor: the previous page's ``next_cursor``. limit: 1..100, default 20.
 
     Raises:
@@ -229,7 +240,9 @@ async def list_chatbot_conversations(
     if since is not None and until is not None and since > until:
         raise InputError("from must not be after to", details={"field": "from"})
     after = decode_cursor(cursor, kind="a")
-    query = _staff_query(chatbot_id=chatbot_id, user_id=user_id, since=since, until=until, flow=flow)
+    query = _staff_query(
+        chatbot_id=chatbot_id, user_id=user_id, since=since, until=until, flow=flow, conversation_ids=conversation_ids
+    )
     if after is not None:
         query = query.where(
             CS.last_message_at <= after.last_message_at,

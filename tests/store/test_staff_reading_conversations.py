@@ -84,6 +84,11 @@ async def test_staff_list_a_shops_conversations_by_shopper_date_and_flow(
     assert await ids(**{"from": today.isoformat()}) == [bobs["session_id"], wine["session_id"]]
     assert await ids(**{"from": ten_days_ago, "to": ten_days_ago}) == [shipping["session_id"]]
     assert await ids(**{"to": (today - timedelta(days=1)).isoformat(), "user_id": "anna"}) == [shipping["session_id"]]
+    # q: the conversations whose messages match, stemmed ("wines" finds "wine"), still newest first.
+    assert await ids(q="wines") == [bobs["session_id"], wine["session_id"]]
+    assert await ids(q="wines", user_id="anna") == [wine["session_id"]]
+    assert await ids(q="shipping costs") == [shipping["session_id"]]
+    assert await ids(q="champagne") == []
 
     first = (await client.get(url, params={"limit": "2"}, headers=staff)).json()
     second = (await client.get(url, params={"limit": "2", "cursor": first["next_cursor"]}, headers=staff)).json()
