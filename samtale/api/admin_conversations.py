@@ -55,7 +55,9 @@ def _iso_day(value: object) -> object:
 Day = Annotated[date | None, BeforeValidator(_iso_day)]
 
 
-@router.get("/conversations", response_model=StaffConversationListResponse, responses=error_responses(401, 403, 404, 422))
+@router.get(
+    "/conversations", response_model=StaffConversationListResponse, responses=error_responses(401, 403, 404, 422)
+)
 async def staff_conversations(
     chatbot_id: ChatbotId,
     services: ServicesDep,

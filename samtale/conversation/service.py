@@ -13,8 +13,8 @@ token or verified ``user_hash``, :mod:`samtale.conversation.access`) and takes i
 the per-process cache only when the cached version and stamp equal the row's ``message_count``
 and ``updated_at`` (:mod:`samtale.conversation.sessions`; an edited message changes the
 stamp). The lock is released once the recorder has stored the turn, so the next turn, on any
-worker, reads it. A new conversation costs no database query
-before its first token.
+worker, reads it. A new conversation costs no database query before its first token; once it is
+stored, its title may be summarised by the LLM (:mod:`samtale.conversation.llm_titles`).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from samtale.conversation.access import (
     verify_user_hash,
 )
 from samtale.conversation.events import EventName
+from samtale.conversation.llm_titles import TitleSummariser
 from samtale.conversation.pipeline import run_turn
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
 from samtale.conversation.search.memories import memory_recaller
@@ -100,8 +101,7 @@ class ConversationService:
         tracker_factory: the order tracker of an ``apiflow`` flow's integration.
         max_message_chars: longer messages are refused with 413 (default 8,000).
         llm_retries: retries before the first token (seed 002: 2).
-        locks: the conversations' turn locks (Redis-backed with several workers); default this
-            process's own.
+        locks: the conversations' turn locks (Redis with several workers); default this process's own.
         identity_secret: a chatbot's identity secret for verifying ``user_hash``; None: no
             chatbot verifies identities.
         persist_wait_s: how long a turn waits for the previous turn of its conversation to be
@@ -149,6 +149,7 @@ class ConversationService:
             memories=memory_recaller(db=db),
         )
         self._first_turn_deps = dataclasses.replace(self._deps, submit=self._submit_new_session)
+        self.titles = TitleSummariser(db=db, provider_factory=provider_factory)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
@@ -351,6 +352,8 @@ class ConversationService:
             )
             await self.locks.update(session_id=turn.session_id, holder=dataclasses.replace(holder, phase="persisting"))
             if result.record is not None and await self._stored(result.record):
+                if new_session:
+                    self.titles.schedule(chatbot=turn.chatbot, session_id=turn.session_id, question=turn.question)
                 snapshot.history.extend([("user", turn.question), ("assistant", result.answer)])
                 snapshot.state = result.state
                 snapshot.version += 2
@@ -363,10 +366,10 @@ class ConversationService:
 
     async def _stored(self, record: TurnRecord) -> bool:
         """Wait until the recorder has committed ``record`` (True) or failed to (False)."""
-        if record.written is None:
-            return False
         try:
-            return await asyncio.wait_for(asyncio.shield(record.written), timeout=self.lock_ttl_s)
+            return record.written is not None and await asyncio.wait_for(
+                asyncio.shield(record.written), timeout=self.lock_ttl_s
+            )
         except TimeoutError:
             return False
 
@@ -381,22 +384,17 @@ class ConversationService:
         self._submit(record)
 
     def stop(self, *, stream: StreamView) -> None:
-        """Ask a running turn to stop (``POST /api/stream/{id}/stop``): it ends with an ``error``
-        event (category ``streaming``) before its next token and is stored as stopped."""
+        """Ask a running turn to stop (``POST /api/stream/{id}/stop``): an ``error`` event ends it."""
         if not stream.done:
             stream.stop_requested = True
 
     async def load_stored_stream(self, *, stream_id: str) -> StoredStream:
-        """A finished stream and its events from the database (see :func:`~samtale.conversation.
-        stored_streams.load_stored_stream`).
-
-        Raises:
-            StreamNotFoundError: when no such stream was stored.
-        """
+        """A finished stream and its events from the database; StreamNotFoundError when none was stored."""
         return await load_stored_stream(db=self.db, stream_id=stream_id)
 
     async def drain(self) -> None:
-        """Wait for every running turn, then for the recorder (used at shutdown and by tests)."""
+        """Wait for every running turn, the recorder, then the title summaries (shutdown, tests)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.recorder.flush()
+        await self.titles.drain()

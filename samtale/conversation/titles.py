@@ -2,8 +2,9 @@
 
 The first question is cleaned (markup, URLs and e-mail addresses removed, whitespace collapsed,
 a greeting such as "Hi," or "Hej!" dropped) and shortened at a word boundary to at most
-``max_chars`` characters, with "…" when something was cut. An LLM summary, when one is
-configured, is a later job's work (issue 13); this title is what the list shows until then.
+``max_chars`` characters, with "…" when something was cut. When the chatbot answers with a real
+model, :mod:`samtale.conversation.llm_titles` replaces it by the model's summary once the first
+turn is stored; this title is what the list shows until then (and for good on the offline answerer).
 """
 
 from __future__ import annotations
