@@ -2,11 +2,12 @@
 
 The first turn stores the offline title (:func:`samtale.conversation.titles.title_from_question`:
 the cleaned, shortened first question), so the list has a title at once. When the chatbot's
-``main`` flow answers with a real model (any provider but the offline answerer), a background
-task then asks that model for a title of at most :data:`TITLE_WORDS` words in the chatbot's
-language and replaces the offline one, unless the shopper renamed the conversation meanwhile
-(the ``UPDATE`` only matches while the stored title is still the offline one). A failing or
-empty summary leaves the offline title; it is logged, never shown to the shopper.
+``llm_titles`` is on (the default) and its ``main`` flow answers with a real model (any provider
+but the offline answerer), a background task then asks that model for a title of at most
+:data:`TITLE_WORDS` words in the chatbot's language and replaces the offline one, unless the
+shopper renamed the conversation meanwhile (the ``UPDATE`` only matches while the stored title is
+still the offline one). A failing or empty summary leaves the offline title; it is logged, never
+shown to the shopper.
 """
 
 from __future__ import annotations
@@ -76,9 +77,10 @@ class TitleSummariser:
 
     def schedule(self, *, chatbot: ChatbotConfig, session_id: str, question: str) -> None:
         """Start summarising the title of the new conversation ``session_id`` (its first question
-        ``question``) when the chatbot's ``main`` flow has a real model; otherwise do nothing."""
+        ``question``) when the chatbot's ``main`` flow has a real model and ``llm_titles`` is on;
+        otherwise do nothing."""
         flow = next((f for f in chatbot.flows if f.type == "main"), None)
-        if flow is None:
+        if flow is None or not chatbot.llm_titles:
             return
         provider = self.provider_factory(chatbot, flow)
         if provider.name == "offline":
