@@ -46,8 +46,8 @@ async def title_of(client: httpx.AsyncClient, started: dict[str, str]) -> str:
 async def test_the_llm_summarises_a_new_conversations_title_in_the_shops_language(
     client: httpx.AsyncClient, services: Services, llm: FakeLLMServer
 ) -> None:
-    await add_chatbot(services, **shop("vinbar", llm.base_url))
-    await add_chatbot(services, **shop("vinhus", llm.base_url, language="da"))
+    await add_chatbot(services, **shop("vinbar", llm.base_url, llm_titles=True))
+    await add_chatbot(services, **shop("vinhus", llm.base_url, language="da", llm_titles=True))
 
     english = await conversation(client, QUESTION, chatbot="vinbar")
     danish = await conversation(client, "Hej, hvornår kommer min pakke til Bornholm?", chatbot="vinhus")
@@ -63,7 +63,7 @@ async def test_the_llm_summarises_a_new_conversations_title_in_the_shops_languag
 async def test_a_renamed_conversation_keeps_the_shoppers_title_and_offline_bots_keep_the_question(
     client: httpx.AsyncClient, services: Services, llm: FakeLLMServer
 ) -> None:
-    await add_chatbot(services, **shop("vinbar", llm.base_url))
+    await add_chatbot(services, **shop("vinbar", llm.base_url, llm_titles=True))
     await add_chatbot(services, id="offline-shop", name="Offline Shop", flows=[{"type": "main"}])
 
     renamed = await conversation(client, QUESTION, chatbot="vinbar")

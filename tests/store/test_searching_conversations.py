@@ -42,8 +42,9 @@ async def llm() -> AsyncIterator[FakeLLMServer]:
 @pytest.fixture
 async def shops(services: Services, llm: FakeLLMServer) -> None:
     llm_settings = {"provider": "openai", "model": "fake-model", "base_url": llm.base_url}
-    await add_chatbot(services, id="vinhus", name="Vinhus", language="da", llm=llm_settings, identity_secret=SECRET)
-    await add_chatbot(services, id="wineshop", name="Wine", language="en", llm=llm_settings, identity_secret=SECRET)
+    shop = {"llm": llm_settings, "identity_secret": SECRET, "llm_titles": False}  # titles: the first question
+    await add_chatbot(services, id="vinhus", name="Vinhus", language="da", **shop)
+    await add_chatbot(services, id="wineshop", name="Wine", language="en", **shop)
 
 
 def signed(chatbot: str, user: str) -> dict[str, str]:
