@@ -49,7 +49,7 @@ SEEDS: dict[str, str] = {
     "bulk_insert_1000_ms": "780 ms (seed 003)",
     "load_50_messages_ms": "120 ms with eager loading (seed 003)",
     "latest_20_of_10000_ms": "38 ms (seed 003)",
-    "message_search_ms": "95–120 ms (seed 003; not measured here)",
+    "message_search_ms": "95–120 ms (seed 003; bench/store_search.py measures it)",
 }
 #: DESIGN section 18 / issue 7 goals on this 2-core machine (fake LLM at zero latency).
 TARGETS: dict[str, str] = {

@@ -135,10 +135,14 @@ _BODY_PARSE_FAILED = "There was an error parsing the body"
 
 async def _http_error(request: Request, exc: Exception) -> FastJSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 400 and exc.detail == _BODY_PARSE_FAILED:
-        # FastAPI's answer to a body it cannot even decode (not UTF-8, a broken form): the same
-        # 422 as malformed JSON, as docs/api.md promises.
-        message = "the request body is not valid JSON" if _is_json(request) else "the request body cannot be parsed"
+    if exc.status_code == 400:
+        # Only body parsing answers 400 here: FastAPI's "There was an error parsing the body" (not
+        # UTF-8, broken JSON) and Starlette's form parser ("Invalid multipart data.", "Missing
+        # boundary in multipart."…). The same 422 as malformed JSON, as docs/api.md promises.
+        if exc.detail == _BODY_PARSE_FAILED:
+            message = "the request body is not valid JSON" if _is_json(request) else "the request body cannot be parsed"
+        else:
+            message = f"the request body cannot be parsed: {exc.detail}"
         return FastJSONResponse(error_body("invalid_input", message), status_code=422)
     code = HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")

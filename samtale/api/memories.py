@@ -1,5 +1,6 @@
 """A verified shopper's memories (seed 003): list, create, search, change, delete; always their own.
 
+A memory id is a UUID (``{memory_id:uuid}``), so ``/api/memories/search`` is never taken for one.
 Every route needs the shopper's verified identity (``chatbot_id``, ``user_id`` and ``X-User-Hash``,
 :data:`~samtale.api.shopper_auth.VerifiedShopperDep`). A memory of another shopper or chatbot is
 404 ``memory_not_found``, exactly as one that does not exist.
@@ -8,6 +9,7 @@ Every route needs the shopper's verified identity (``chatbot_id``, ``user_id`` a
 from __future__ import annotations
 
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
@@ -106,9 +108,9 @@ async def search_my_memories(
     )
 
 
-@router.patch("/{memory_id}", response_model=MemoryOut, responses=error_responses(401, 404, 422))
+@router.patch("/{memory_id:uuid}", response_model=MemoryOut, responses=error_responses(401, 404, 422))
 async def change_my_memory(
-    memory_id: str, body: MemoryPatchRequest, services: ServicesDep, shopper: VerifiedShopperDep
+    memory_id: UUID, body: MemoryPatchRequest, services: ServicesDep, shopper: VerifiedShopperDep
 ) -> FastJSONResponse:
     """Change one of the shopper's memories (the fields given); 404 for anyone else's."""
     chatbot = await services.get_chatbot(shopper.chatbot_id)
@@ -117,7 +119,7 @@ async def change_my_memory(
         chatbot_id=chatbot.id,
         language=chatbot.language,
         user_id=shopper.user_id,
-        memory_id=memory_id,
+        memory_id=str(memory_id),
         changes=MemoryChanges(
             question=body.question,
             answer=body.answer,
@@ -128,8 +130,10 @@ async def change_my_memory(
     return FastJSONResponse(_memory(view))
 
 
-@router.delete("/{memory_id}", status_code=204, response_class=Response, responses=error_responses(401, 404, 422))
-async def delete_my_memory(memory_id: str, services: ServicesDep, shopper: VerifiedShopperDep) -> Response:
+@router.delete("/{memory_id:uuid}", status_code=204, response_class=Response, responses=error_responses(401, 404, 422))
+async def delete_my_memory(memory_id: UUID, services: ServicesDep, shopper: VerifiedShopperDep) -> Response:
     """Delete one of the shopper's memories (204); 404 for anyone else's."""
-    await delete_memory(db=services.db, chatbot_id=shopper.chatbot_id, user_id=shopper.user_id, memory_id=memory_id)
+    await delete_memory(
+        db=services.db, chatbot_id=shopper.chatbot_id, user_id=shopper.user_id, memory_id=str(memory_id)
+    )
     return Response(status_code=204)

@@ -102,6 +102,42 @@ def test_stored_messages_are_searchable_in_their_shops_language_after_the_upgrad
     # The English shop's identical Danish text was stemmed as English: "leveringen" is not "levering" there.
     assert [hit.message_id for hit in _search(empty_database_url, "wineshop", "en", "levering")] == ["m-wineshop-2"]
 
+    if POSTGRES_ADMIN_URL:  # allowed to create pg_trgm here: titles get their trigram index
+        engine = sa.create_engine(empty_database_url.replace("+asyncpg", "+psycopg2"))
+        with engine.connect() as conn:
+            indexes = set(conn.execute(sa.text("SELECT indexname FROM pg_indexes")).scalars())
+        engine.dispose()
+        assert "ix_conversation_sessions_title_trgm" in indexes
+
     command.downgrade(alembic_config(empty_database_url), "0005")
     command.upgrade(alembic_config(empty_database_url), "head")
     assert len(_search(empty_database_url, "vinhus", "da", "leveringen")) == 2
+
+
+@pytest.mark.skipif(not POSTGRES_ADMIN_URL, reason="CREATE EXTENSION is PostgreSQL's")
+def test_without_the_right_to_create_pg_trgm_the_migration_skips_the_title_trigram_index_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    role, name = f"samtale_r_{uuid.uuid4().hex[:8]}", f"samtale_m_{uuid.uuid4().hex[:12]}"
+    _pg_admin_execute(f"CREATE ROLE {role} LOGIN")
+    _pg_admin_execute(f'CREATE DATABASE "{name}"')
+    try:
+        _pg_admin_execute(f'REVOKE CREATE ON DATABASE "{name}" FROM PUBLIC')
+        owner_url = sa.make_url(_pg_url(name).replace("+asyncpg", "+psycopg2"))
+        engine = sa.create_engine(owner_url)
+        with engine.begin() as conn:  # the role may build tables in public, but not add extensions
+            conn.execute(sa.text(f"GRANT ALL ON SCHEMA public TO {role}"))
+        engine.dispose()
+        url = sa.make_url(_pg_url(name)).set(username=role, password=None).render_as_string(hide_password=False)
+        with caplog.at_level("WARNING", logger="alembic.runtime.migration"):
+            upgrade_database(url)
+        assert any("pg_trgm cannot be created here" in record.getMessage() for record in caplog.records)
+        assert _search(url, "vinhus", "da", "levering") == []  # an empty store searches fine without it
+        engine = sa.create_engine(sa.make_url(url.replace("+asyncpg", "+psycopg2")))
+        with engine.connect() as conn:
+            indexes = set(conn.execute(sa.text("SELECT indexname FROM pg_indexes")).scalars())
+        engine.dispose()
+        assert "ix_messages_search" in indexes and "ix_conversation_sessions_title_trgm" not in indexes
+    finally:
+        _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _pg_admin_execute(f"DROP ROLE IF EXISTS {role}")

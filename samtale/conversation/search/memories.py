@@ -198,6 +198,7 @@ def memory_recaller(*, db: Database) -> MemoryRecaller:
     async def recall(
         *, chatbot_id: str, language: str, user_id: str, question: str, top_k: int
     ) -> list[RecalledMemory]:
+        """:func:`recall_memories` on ``db``, as the turn's :class:`~samtale.conversation.turn.RecalledMemory` list."""
         hits = await recall_memories(
             db=db, chatbot_id=chatbot_id, language=language, user_id=user_id, question=question, top_k=top_k
         )
