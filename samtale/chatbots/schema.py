@@ -19,7 +19,7 @@ One document per chatbot (DESIGN section 4)::
     identity_secret: ${VINHUSET_IDENTITY_SECRET}   # signs verified shoppers' user ids (optional)
     retention_days: 365          # conversations removed a year after their last activity (optional)
     memory: {enabled: true, top_k: 3}              # recall a verified shopper's memories into the prompt
-    llm_titles: true             # the model titles new conversations (default; false: first question)
+    llm_titles: true             # the model titles new conversations (default false: the first question)
 
 Flow types keep the seeds' names (``main``, ``flow2``…``flow4``, ``apiflow``, ``metadata``,
 ``metadata2``); a flow's ``route_key`` is the label the router emits (vinhuset: flow3 =
@@ -200,10 +200,10 @@ class ChatbotConfig(BaseModel):
     )
     memory: MemorySettings = Field(default_factory=MemorySettings)
     llm_titles: bool = Field(
-        default=True,
+        default=False,
         description=(
             "summarise a new conversation's title with the chatbot's model once its first turn is stored "
-            "(one short completion per conversation); false keeps the shortened first question"
+            "(one short completion and one write per conversation); off keeps the shortened first question"
         ),
     )
     identity_secret: str | None = Field(

@@ -148,9 +148,11 @@ class RecalledMemoryData(TypedDict):
 
 
 class MemoryData(TypedDict):
-    """``memory``: the verified shopper's memories the answer may use, most relevant first."""
+    """``memory``: the verified shopper's memories the answer may use, most relevant first;
+    ``created``, the memory this message asked the chatbot to keep ("remember that …"), if any."""
 
     memories: list[RecalledMemoryData]
+    created: NotRequired[RecalledMemoryData]
 
 
 class TokenData(TypedDict):

@@ -1,13 +1,13 @@
 """A conversation's title summarised by the chatbot's LLM, once its first turn is stored.
 
 The first turn stores the offline title (:func:`samtale.conversation.titles.title_from_question`:
-the cleaned, shortened first question), so the list has a title at once. When the chatbot's
-``llm_titles`` is on (the default) and its ``main`` flow answers with a real model (any provider
-but the offline answerer), a background task then asks that model for a title of at most
-:data:`TITLE_WORDS` words in the chatbot's language and replaces the offline one, unless the
-shopper renamed the conversation meanwhile (the ``UPDATE`` only matches while the stored title is
-still the offline one). A failing or empty summary leaves the offline title; it is logged, never
-shown to the shopper.
+the cleaned, shortened first question), so the list has a title at once. When the chatbot sets
+``llm_titles`` (opt-in: a completion and a write per conversation) and its ``main`` flow answers
+with a real model (any provider but the offline answerer), a background task then asks that model
+for a title of at most :data:`TITLE_WORDS` words in the chatbot's language and replaces the
+offline one, unless the shopper renamed the conversation meanwhile (the ``UPDATE`` only matches
+while the stored title is still the offline one). A failing or empty summary leaves the offline
+title; it is logged, never shown to the shopper.
 """
 
 from __future__ import annotations

@@ -52,13 +52,28 @@ class RecalledMemory:
 
 
 class MemoryRecaller(Protocol):
-    """Finds a shopper's memories relevant to a question (``samtale.conversation.search.memories``)."""
+    """Finds a shopper's memories relevant to a question, and stores a new one
+    (``samtale.conversation.search.memories``)."""
 
     def __call__(
         self, *, chatbot_id: str, language: str, user_id: str, question: str, top_k: int
     ) -> Awaitable[list[RecalledMemory]]:
         """At most ``top_k`` of the shopper's memories, most relevant first."""
         ...
+
+    def remember(self, *, chatbot_id: str, language: str, user_id: str, memory: NewMemory) -> Awaitable[RecalledMemory]:
+        """Store ``memory`` for the shopper (the shopper asked the chatbot to remember it)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewMemory:
+    """A memory a turn creates: question, answer, tags, importance 1–5 (seed 003)."""
+
+    question: str
+    answer: str
+    tags: tuple[str, ...] = ()
+    importance: int = 3
 
 
 @dataclass(slots=True)

@@ -54,7 +54,6 @@ async def test_three_turns_on_two_chatbots_show_up_in_every_monitoring_endpoint(
             id=gpt,
             name="GPT Shop",
             llm={"provider": "openai", "model": "fake-model", "base_url": llm.base_url},
-            llm_titles=False,  # counts the fake LLM's requests: one per turn
             flows=[{"type": "main"}],
         )
         await add_chatbot(services, id=offline, name="Vinhuset", language="da", flows=[{"type": "main"}])

@@ -48,7 +48,6 @@ name: Two Worker Shop
 language: en
 llm: {{provider: openai, model: fake-model, base_url: "{base_url}"}}
 flows: [{{type: main}}]
-llm_titles: false
 """
 
 

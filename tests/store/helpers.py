@@ -21,7 +21,6 @@ def shop(chatbot_id: str, base_url: str, **extra: Any) -> dict[str, Any]:
         "name": chatbot_id.title(),
         "llm": {"provider": "openai", "model": "fake-model", "base_url": base_url},
         "flows": [{"type": "main"}],
-        "llm_titles": False,  # titles stay the shortened first question (test_llm_titles turns it on)
         **extra,
     }
 

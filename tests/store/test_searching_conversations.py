@@ -42,7 +42,7 @@ async def llm() -> AsyncIterator[FakeLLMServer]:
 @pytest.fixture
 async def shops(services: Services, llm: FakeLLMServer) -> None:
     llm_settings = {"provider": "openai", "model": "fake-model", "base_url": llm.base_url}
-    shop = {"llm": llm_settings, "identity_secret": SECRET, "llm_titles": False}  # titles: the first question
+    shop = {"llm": llm_settings, "identity_secret": SECRET}
     await add_chatbot(services, id="vinhus", name="Vinhus", language="da", **shop)
     await add_chatbot(services, id="wineshop", name="Wine", language="en", **shop)
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Integer, Table, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import TSVECTOR
 
-from samtale.conversation.memories import MemoryView
+from samtale.conversation.memories import MemoryInput, MemoryView, create_memory
 from samtale.conversation.search.query import MatchMode, parse
 from samtale.conversation.search.snippets import TS_HEADLINE_OPTIONS, highlight
 from samtale.conversation.search.sql import (
@@ -31,7 +31,7 @@ from samtale.conversation.search.sql import (
     tsquery,
 )
 from samtale.conversation.shoppers import shopper_id
-from samtale.conversation.turn import MemoryRecaller, RecalledMemory
+from samtale.conversation.turn import MemoryRecaller, NewMemory, RecalledMemory
 from samtale.storage.db import Database
 from samtale.storage.fulltext import MEMORY_DOCS, analyzer, shopper_scope
 from samtale.storage.models import Memory
@@ -192,15 +192,19 @@ async def recall_memories(
     return found
 
 
-def memory_recaller(*, db: Database) -> MemoryRecaller:
-    """The turn's :class:`~samtale.conversation.turn.MemoryRecaller` over :func:`recall_memories` on ``db``."""
+class StoredMemories:
+    """The turn's :class:`~samtale.conversation.turn.MemoryRecaller` on ``db``: recall with
+    :func:`recall_memories`, remember with :func:`samtale.conversation.memories.create_memory`."""
 
-    async def recall(
-        *, chatbot_id: str, language: str, user_id: str, question: str, top_k: int
+    def __init__(self, *, db: Database) -> None:
+        self.db = db
+
+    async def __call__(
+        self, *, chatbot_id: str, language: str, user_id: str, question: str, top_k: int
     ) -> list[RecalledMemory]:
         """:func:`recall_memories` on ``db``, as the turn's :class:`~samtale.conversation.turn.RecalledMemory` list."""
         hits = await recall_memories(
-            db=db, chatbot_id=chatbot_id, language=language, user_id=user_id, question=question, top_k=top_k
+            db=self.db, chatbot_id=chatbot_id, language=language, user_id=user_id, question=question, top_k=top_k
         )
         return [
             RecalledMemory(
@@ -213,4 +217,26 @@ def memory_recaller(*, db: Database) -> MemoryRecaller:
             for hit in hits
         ]
 
-    return recall
+    async def remember(self, *, chatbot_id: str, language: str, user_id: str, memory: NewMemory) -> RecalledMemory:
+        """Store ``memory`` as the shopper's (see :func:`~samtale.conversation.memories.create_memory`).
+
+        Raises:
+            InputError, MemoryLimitError: see :func:`~samtale.conversation.memories.create_memory`.
+        """
+        stored = await create_memory(
+            db=self.db,
+            chatbot_id=chatbot_id,
+            language=language,
+            user_id=user_id,
+            memory=MemoryInput(
+                question=memory.question, answer=memory.answer, tags=memory.tags, importance=memory.importance
+            ),
+        )
+        return RecalledMemory(
+            id=stored.id, question=stored.question, answer=stored.answer, importance=stored.importance, score=1.0
+        )
+
+
+def memory_recaller(*, db: Database) -> MemoryRecaller:
+    """The turn's :class:`~samtale.conversation.turn.MemoryRecaller` on ``db`` (:class:`StoredMemories`)."""
+    return StoredMemories(db=db)
