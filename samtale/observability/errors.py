@@ -37,6 +37,10 @@ _PHONE = re.compile(r"(?<![\w/])\+?\d(?:[\s\-().]?\d){7,14}(?![\w/])")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[\w\-.~+/=]+")
 _QUERY_SECRET = re.compile(r"(?i)([?&](?:token|key|api_key|apikey|password|secret|signature|sig)=)[^&\s#]+")
 MAX_STRING_CHARS = 2000
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+"""A whole value of this shape is an id (a stream's, a conversation's), never personal data: kept as
+it is. Masked, ``088c6fdc-0262-4357-…`` would lose ``0262-4357`` to the phone pattern and the error
+row its link to the stream (the shopper's erasure finds error rows by that id)."""
 
 
 def _key_is_sensitive(key: str) -> bool:
@@ -57,7 +61,8 @@ def mask_text(text: str) -> str:
 
 
 def scrub_context(value: Any) -> Any:
-    """A JSON-safe copy of ``value`` with sensitive keys dropped and strings masked (recursive).
+    """A JSON-safe copy of ``value`` with sensitive keys dropped and strings masked (recursive);
+    a string that is a whole UUID is kept (an id, see :data:`_UUID`).
 
     Non-JSON leaves (datetimes, exceptions…) become their masked ``str()``.
     """
@@ -66,7 +71,7 @@ def scrub_context(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [scrub_context(v) for v in value]
     if isinstance(value, str):
-        return mask_text(value)
+        return value if _UUID.fullmatch(value) else mask_text(value)
     if value is None or isinstance(value, bool | int | float):
         return value
     return mask_text(str(value))

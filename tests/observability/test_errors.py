@@ -107,3 +107,11 @@ async def test_a_failing_database_does_not_turn_one_error_into_two(
     finally:
         await empty.dispose()
     assert any("could not store the llm error llm_down" in r.getMessage() for r in caplog.records)
+
+
+def test_ids_in_the_context_stay_whole_so_the_erasure_finds_their_rows() -> None:
+    # This stream id holds "0262-4357", eight digits the phone pattern would otherwise mask.
+    stream = "088c6fdc-0262-4357-8d39-bb2a6e86e42e"
+    scrubbed = scrub_context({"streaming_session_id": stream, "note": "call +45 12 34 56 78 about " + stream})
+    assert scrubbed["streaming_session_id"] == stream
+    assert "[phone]" in scrubbed["note"]
