@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from samtale.api.deps import ServicesDep
 from samtale.api.errors import error_responses
@@ -45,7 +46,20 @@ from samtale.conversation.library import (
     open_conversation,
 )
 
+
+class ConversationIdConvertor(StringConvertor):
+    """A conversation id in a path: any segment but the fixed paths beside it (``search``), so
+    ``/api/conversations/search`` belongs to the search route alone and a ``PATCH`` there is a
+    405 naming only ``GET``, not a look-up of a conversation called "search"."""
+
+    regex = "(?!search$)[^/]+"
+
+
+register_url_convertor("conversation_id", ConversationIdConvertor())
+
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
+ONE = "/{conversation_id:conversation_id}"
+"""The path of one conversation (its id through :class:`ConversationIdConvertor`)."""
 
 ConversationId = Annotated[str, Path(min_length=1, max_length=64, description="the conversation's session_id")]
 MessageId = Annotated[str, Path(min_length=1, max_length=36)]
@@ -84,7 +98,7 @@ async def shopper_conversations(
     return FastJSONResponse({"conversations": [_item(c) for c in page.conversations], "next_cursor": page.next_cursor})
 
 
-@router.get("/{conversation_id}", response_model=ConversationResponse, responses=error_responses(401, 404, 422))
+@router.get(ONE, response_model=ConversationResponse, responses=error_responses(401, 404, 422))
 async def shopper_conversation(
     conversation_id: ConversationId, services: ServicesDep, caller: ConversationCallerDep
 ) -> FastJSONResponse:
@@ -99,7 +113,7 @@ async def shopper_conversation(
     return FastJSONResponse({**_item(detail.conversation), "messages": detail.messages})
 
 
-@router.patch("/{conversation_id}", response_model=ConversationItem, responses=error_responses(401, 404, 422))
+@router.patch(ONE, response_model=ConversationItem, responses=error_responses(401, 404, 422))
 async def change_shopper_conversation(
     conversation_id: ConversationId, body: ConversationPatch, services: ServicesDep, caller: ConversationCallerDep
 ) -> FastJSONResponse:
@@ -116,7 +130,7 @@ async def change_shopper_conversation(
 
 
 @router.delete(
-    "/{conversation_id}",
+    ONE,
     status_code=204,
     response_class=Response,
     responses={
@@ -140,7 +154,7 @@ async def delete_shopper_conversation(
 
 
 @router.patch(
-    "/{conversation_id}/messages/{message_id}",
+    ONE + "/messages/{message_id}",
     response_model=ConversationMessage,
     responses=error_responses(401, 404, 409, 413, 422),
 )
