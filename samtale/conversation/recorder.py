@@ -3,7 +3,8 @@
 A turn is handed over as one :class:`TurnRecord` when its stream ends; a single writer task
 drains the queue (letting more turns join for ``gather_s``) and writes every waiting turn in one
 transaction with Core ``executemany`` statements (sessions, messages, the
-streaming session, all its events with one ``executemany``, the context chunks used and the
+streaming session, its events with one ``executemany`` (a run of tokens as one row,
+:mod:`samtale.conversation.stored_streams`), the context chunks used and the
 metrics row). Nothing is written per token, and the shopper's first token never waits on
 the database.
 """
@@ -23,6 +24,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 
 from samtale.conversation.search.indexing import MessageDocument, TitleDocument, index_messages, index_titles
 from samtale.conversation.shoppers import ShopperSeen, shopper_id, upsert_shoppers
+from samtale.conversation.stored_streams import event_rows as event_rows_of
 from samtale.conversation.titles import title_from_question
 from samtale.conversation.turn import TurnError, TurnMetrics
 from samtale.knowledge.types import ContextChunk
@@ -355,15 +357,11 @@ class TurnRecorder:
                     }
                 )
                 event_rows.extend(
-                    {
-                        "streaming_session_id": record.streaming_session_id,
-                        "chatbot_id": record.chatbot_id,
-                        "event_id": item.id,
-                        "event": item.event,
-                        "data": item.data,
-                        "created_at": item.timestamp,
-                    }
-                    for item in record.events
+                    event_rows_of(
+                        streaming_session_id=record.streaming_session_id,
+                        chatbot_id=record.chatbot_id,
+                        events=record.events,
+                    )
                 )
             await conn.execute(insert(MESSAGES), messages)
             await index_messages(conn, documents)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
+from samtale.conversation.stored_streams import load_stored_stream
 from samtale.conversation.turn import TurnError, TurnMetrics
 from samtale.errors import ErrorCategory
 from samtale.storage.base import utcnow
@@ -91,3 +92,36 @@ async def test_a_new_conversation_its_follow_up_and_a_failed_turn_in_one_batch(d
     assert metrics["s3"].error_category == "llm" and metrics["s3"].ttft_ms is None
     assert metrics["s3"].persist_ms is not None and len(metrics) == 4
     assert len(events) == 3 + 3 + 2 + 3
+
+
+async def test_a_stored_answer_reads_back_event_for_event_with_its_tokens_in_one_row(database_url: str) -> None:
+    db = create_database(database_url)
+    recorder = TurnRecorder(db=db)
+    started = utcnow()
+    words = ["Yes", ", we", " ship", " to", " Aarhus", "."]
+    events = [StreamEvent(id=1, event="start", data={"session_id": "c1"}, timestamp=started)]
+    events.append(StreamEvent(id=2, event="flow", data={"flow_type": "main"}, timestamp=started))
+    events += [
+        StreamEvent(id=3 + n, event="token", data={"token": word}, timestamp=started + timedelta(microseconds=1500 * n))
+        for n, word in enumerate(words)
+    ]
+    events.append(StreamEvent(id=9, event="end", data={"ok": True}, timestamp=started + timedelta(milliseconds=9)))
+    turn = _turn(session="c1", stream="s1", question="Do you ship to Aarhus?", answer="".join(words), new=True)
+    turn.events = events
+    try:
+        await recorder.write([turn])
+        async with db.session() as session:
+            rows = (await session.scalars(select(StreamingEvent).order_by(StreamingEvent.event_id))).all()
+        stored = await load_stored_stream(db=db, stream_id="s1")
+    finally:
+        await db.dispose()
+
+    assert [(row.event_id, row.event, row.event_count) for row in rows] == [
+        (1, "start", 1),
+        (2, "flow", 1),
+        (3, "token", 6),
+        (9, "end", 1),
+    ]
+    assert [(e.id, e.event, e.data, e.timestamp) for e in stored.events] == [
+        (e.id, e.event, e.data, e.timestamp) for e in events
+    ]

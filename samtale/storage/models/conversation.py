@@ -136,7 +136,9 @@ class StreamingSession(Base):
 
 
 class StreamingEvent(Base):
-    """One SSE event of a stream (seed table ``streaming_events``), written in batches."""
+    """One SSE event of a stream (seed table ``streaming_events``), written in batches; or a run
+    of ``event_count`` consecutive ``token`` events from ``event_id`` on, whose payloads and time
+    offsets are in ``data`` (``samtale.conversation.stored_streams``, migration 0007)."""
 
     __tablename__ = "streaming_events"
     __table_args__ = (UniqueConstraint("streaming_session_id", "event_id"),)
@@ -149,6 +151,7 @@ class StreamingEvent(Base):
     event_id: Mapped[int] = mapped_column(Integer)
     event: Mapped[str] = mapped_column(String(32))
     data: Mapped[JSONDict] = mapped_column(JSONColumn)
+    event_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
