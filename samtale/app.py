@@ -13,6 +13,7 @@ from samtale import __version__
 from samtale.api import (
     admin,
     admin_conversations,
+    apikeys,
     conversation,
     conversations,
     health,
@@ -22,9 +23,11 @@ from samtale.api import (
     search,
     template_builder,
 )
+from samtale.api.body_limits import BodyLimitMiddleware
+from samtale.api.deps import declare_key_failure_limit
 from samtale.api.errors import install_error_handlers
 from samtale.api.responses import FastJSONResponse
-from samtale.observability.logging import configure_logging
+from samtale.observability.logging import configure_logging, install_secret_scrubbing
 from samtale.observability.middleware import RequestMetricsMiddleware
 from samtale.services import Services
 from samtale.settings import Settings, get_settings
@@ -36,6 +39,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     resolved = settings or (services.settings if services else get_settings())
     if services is None:
         configure_logging(level=resolved.log_level, fmt=resolved.log_format)
+    install_secret_scrubbing()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,21 +74,28 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["*"],
         )
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=resolved.max_request_body_bytes, max_json_depth=resolved.max_json_depth
+    )
     app.add_middleware(RequestMetricsMiddleware, worker_header=resolved.expose_worker_pid)
     install_error_handlers(app)
-    app.include_router(health.router)
-    # Before any router with /api/conversations/{id}: FastAPI matches in order of registration.
-    app.include_router(search.router)
-    app.include_router(memories.router)
-    app.include_router(conversation.router)
-    # A fixed path under /api/conversations/ (e.g. /search) must be included before this router,
-    # whose /api/conversations/{conversation_id} would take it otherwise.
-    app.include_router(conversations.router)
-    app.include_router(admin.router)
-    app.include_router(admin_conversations.router)
-    app.include_router(knowledge.router)
-    app.include_router(monitoring.router)
-    app.include_router(monitoring.metrics_router)
-    app.include_router(template_builder.router)
+    # FastAPI matches in order of registration: the shopper's routes (process-message, streams)
+    # first, as they carry nearly all traffic; then search and memories before any router with
+    # /api/conversations/{id}, which would take /api/conversations/search otherwise.
+    for router in (
+        conversation.router,
+        health.router,
+        search.router,
+        memories.router,
+        conversations.router,
+        admin.router,
+        apikeys.router,
+        admin_conversations.router,
+        knowledge.router,
+        monitoring.router,
+        monitoring.metrics_router,
+        template_builder.router,
+    ):
+        app.include_router(declare_key_failure_limit(router))
     app.include_router(web_router)
     return app

@@ -8,8 +8,9 @@ import os
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import httpx
 import typer
@@ -23,6 +24,10 @@ from samtale.routing.cli import routing_app
 from samtale.settings import get_settings
 from samtale.template_builder.cli import templates_app
 
+if TYPE_CHECKING:
+    from samtale.chatbots.apikeys import ApiKeyRecord
+    from samtale.storage.db import Database
+
 T = TypeVar("T")
 
 app = typer.Typer(
@@ -32,7 +37,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 chatbots_app = typer.Typer(help="Import and export chatbot config documents (YAML).", no_args_is_help=True)
-apikeys_app = typer.Typer(help="Create API keys for the admin endpoints.", no_args_is_help=True)
+apikeys_app = typer.Typer(
+    help="Create, list, revoke and rotate API keys for the admin endpoints.", no_args_is_help=True
+)
 app.add_typer(chatbots_app, name="chatbots")
 app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(kb_app, name="kb")
@@ -177,6 +184,84 @@ def apikeys_create(
     scope = f"chatbot {chatbot}" if chatbot else "every chatbot"
     console.print(f"created {'admin ' if admin else ''}key '{name}' for {scope}; store it now, it is not shown again:")
     typer.echo(key)
+
+
+@apikeys_app.command("list")
+def apikeys_list(
+    chatbot: Annotated[str | None, typer.Option(help="only the keys limited to this chatbot")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """List API keys: id, name, visible prefix, grant, created, last used, revoked (never the key)."""
+    from rich.table import Table
+
+    from samtale.chatbots.apikeys import list_api_keys
+
+    records: list[ApiKeyRecord] = _with_db(lambda db: list_api_keys(db=db, chatbot_id=chatbot))
+    if as_json:
+        typer.echo(json.dumps([_key_json(r) for r in records], indent=2))
+        return
+    table = Table("id", "name", "prefix", "grant", "created", "last used", "revoked")
+    for r in records:
+        grant = ("admin" if r.is_admin else "plain") + f" · {r.chatbot_id or 'every chatbot'}"
+        table.add_row(
+            r.id, r.name, r.prefix + "…", grant, _when(r.created_at), _when(r.last_used_at), _when(r.revoked_at)
+        )
+    Console().print(table)
+
+
+@apikeys_app.command("revoke")
+def apikeys_revoke(
+    id_or_key: Annotated[str, typer.Argument(help="the key's id (from list) or the key itself")],
+) -> None:
+    """Revoke a key at once; it is kept in the list with its revocation time."""
+    from samtale.chatbots.apikeys import revoke_api_key
+
+    record = _with_db(lambda db: revoke_api_key(db=db, id_or_key=id_or_key))
+    console.print(f"revoked key '{record.name}' ({record.prefix}…, id {record.id})")
+
+
+@apikeys_app.command("rotate")
+def apikeys_rotate(
+    id_or_key: Annotated[str, typer.Argument(help="the key's id (from list) or the key itself")],
+) -> None:
+    """Revoke a key and create its successor with the same name and grant; the new key is the last line."""
+    from samtale.chatbots.apikeys import rotate_api_key
+
+    key, new, old = _with_db(lambda db: rotate_api_key(db=db, id_or_key=id_or_key))
+    console.print(f"revoked {old.prefix}… (id {old.id}); new key '{new.name}' (id {new.id}), store it now:")
+    typer.echo(key)
+
+
+def _with_db(work: Callable[[Database], Awaitable[T]]) -> T:
+    from samtale.storage.db import create_database
+
+    settings = get_settings()
+
+    async def run() -> T:
+        db = create_database(settings.database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return run_async(run)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def _key_json(record: ApiKeyRecord) -> dict[str, object]:
+    return {
+        "id": record.id,
+        "name": record.name,
+        "prefix": record.prefix,
+        "is_admin": record.is_admin,
+        "chatbot_id": record.chatbot_id,
+        "created_at": record.created_at.isoformat(),
+        "last_used_at": record.last_used_at.isoformat() if record.last_used_at else None,
+        "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
+    }
 
 
 @app.command()

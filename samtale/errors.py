@@ -123,9 +123,15 @@ class PermissionDeniedError(AuthError):
 
 
 class RateLimitedError(SamtaleError):
-    """Too many attempts in a window (HTTP 429)."""
+    """Too many attempts in a window (HTTP 429, with ``Retry-After: retry_after_s`` when known)."""
 
     code = "rate_limited"
+
+    def __init__(
+        self, message: str, *, retry_after_s: int | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.retry_after_s = retry_after_s
 
 
 class ServiceError(SamtaleError):

@@ -41,6 +41,8 @@ from samtale.orders.registry import TrackerRegistry
 from samtale.orders.trackers.base import Tracker
 from samtale.routing.registry import RouterRegistry
 from samtale.routing.router import Router
+from samtale.security.client_address import IPNetwork, parse_networks
+from samtale.security.rate_limits import RateLimiter
 from samtale.settings import Settings
 from samtale.storage.cache import CacheRegistry
 from samtale.storage.db import Database, create_database
@@ -75,6 +77,8 @@ class Services:
     providers: ProviderRegistry = field(init=False)
     trackers: TrackerRegistry = field(init=False)
     routers: RouterRegistry = field(init=False)
+    rate_limiter: RateLimiter = field(init=False)
+    trusted_proxies: tuple[IPNetwork, ...] = field(init=False)
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -88,6 +92,10 @@ class Services:
         self.routers = RouterRegistry(embedder=self.embedder, settings=self.settings, http_client=self.pools.ai)
         self.recorder.on_written = self._after_turns
         self.files = build_file_storage(self.settings)
+        self.rate_limiter = RateLimiter(
+            redis_url=self.settings.redis_url, key_prefix=self.settings.rate_limit_key_prefix
+        )
+        self.trusted_proxies = parse_networks(self.settings.trusted_proxies)
         self._identity_secrets: TTLCache[str, str | None] = TTLCache(maxsize=10_000, ttl=IDENTITY_SECRET_TTL_S)
         self.turn_locks: TurnLocks = (
             RedisTurnLocks(url=self.settings.redis_url, ttl_s=self.settings.turn_lock_ttl_s)
@@ -283,6 +291,7 @@ class Services:
         await self.conversation.drain()
         await self.recorder.close()
         await self.turn_locks.aclose()
+        await self.rate_limiter.aclose()
         await self.files.aclose()
         await self.hub.aclose()
         await self.caches.aclose()

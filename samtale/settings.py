@@ -51,6 +51,35 @@ class Settings(BaseSettings):
         default=False, description="name the answering worker's pid in an X-Samtale-Worker response header"
     )
     cors_origins: list[str] = Field(default_factory=list)
+    max_request_body_bytes: int = Field(
+        default=1_048_576,
+        gt=0,
+        description="largest request body in bytes (uploads of knowledge documents and images have their own "
+        "limits); 413 over it",
+    )
+    max_json_depth: int = Field(default=32, gt=0, description="deepest nesting of a JSON request body; 422 over it")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks of the reverse proxies whose X-Forwarded-For is believed "
+        "(e.g. 127.0.0.1/32 for nginx on the same host); every other client is counted by its socket address",
+    )
+    rate_limit_key_prefix: str = Field(
+        default="samtale-limits",
+        description="prefix of the rate-limit counters' Redis keys, so deployments sharing one Redis count apart",
+    )
+    admin_key_failure_limit: str = Field(
+        default="10/minute;100/hour",
+        description="wrong API keys a client address may present (limits notation) before it gets 429",
+    )
+    template_chat_rate_limit: str = Field(
+        default="20/minute;200/hour",
+        description="template-builder turns (POST /api/template-builder/chat) per session and per client address",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token a Prometheus scraper presents on /metrics; when unset, /metrics is open in "
+        "development and needs a deployment admin key in production",
+    )
 
     # LLM defaults (a chatbot's flow may override provider and model)
     llm_provider: Literal["offline", "openai", "flowise"] = "offline"
@@ -222,6 +251,26 @@ class Settings(BaseSettings):
             raise ValueError("SAMTALE_S3_BUCKET must be set when SAMTALE_FILE_STORAGE is s3")
         if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
             raise ValueError("SAMTALE_S3_ACCESS_KEY_ID and SAMTALE_S3_SECRET_ACCESS_KEY are set together or not at all")
+        return self
+
+    @model_validator(mode="after")
+    def _abuse_controls_parse(self) -> Settings:
+        import ipaddress
+
+        from limits import parse_many
+
+        for value in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(value.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"SAMTALE_TRUSTED_PROXIES: '{value}' is not an address or network") from None
+        for name in ("admin_key_failure_limit", "template_chat_rate_limit"):
+            try:
+                parse_many(getattr(self, name))
+            except ValueError:
+                raise ValueError(
+                    f"SAMTALE_{name.upper()}: '{getattr(self, name)}' is not a rate limit such as '10/minute'"
+                ) from None
         return self
 
     @property

@@ -163,6 +163,8 @@ def make_settings(database_url: str, tmp_path: Path) -> SettingsFactory:
             "data_dir": tmp_path / "data",
             "redis_url": None,
             "llm_provider": "offline",
+            # Each test counts its own rate limits, also in the Redis the tests share.
+            "rate_limit_key_prefix": f"test-limits-{uuid.uuid4().hex}",
             **overrides,
         }
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

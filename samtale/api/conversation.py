@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from samtale.api.deps import OptionalApiKeyDep, ServicesDep, SessionTokenDep, require_chatbot_access
+from samtale.api.deps import ClientAddressDep, OptionalApiKeyDep, ServicesDep, SessionTokenDep, require_chatbot_access
 from samtale.api.errors import error_responses
 from samtale.api.responses import FastJSONResponse
 from samtale.api.schemas import (
@@ -24,6 +24,7 @@ from samtale.api.schemas_sse import ANSWER_EVENTS_DESCRIPTION, answer_stream_con
 from samtale.chatbots.apikeys import ApiKeyInfo
 from samtale.conversation.access import Credentials
 from samtale.errors import AuthError, InputError, PermissionDeniedError, UnsupportedMediaError
+from samtale.services import Services
 from samtale.streaming.hub import StreamEvent, StreamNotFoundError, hash_token
 from samtale.streaming.sse import SSE_HEADERS, EventSourceResponse, sse_from_events, sse_from_stream
 
@@ -40,7 +41,7 @@ MAX_WAIT_S = 30.0
             "description": "the ids and URLs of the answer (JSON), or with `Accept: text/event-stream` the answer's "
             "server-sent events (headers `X-Session-Id`, `X-Streaming-Session-Id`)",
         },
-        **error_responses(401, 404, 409, 413, 415, 422, 503),
+        **error_responses(401, 404, 409, 413, 415, 422, 429, 503),
     },
 )
 async def process_message(
@@ -48,6 +49,7 @@ async def process_message(
     request: Request,
     services: ServicesDep,
     token: SessionTokenDep,
+    address: ClientAddressDep,
     x_user_hash: Annotated[str | None, Header(max_length=128)] = None,
 ) -> Any:
     """Start answering a shopper's message.
@@ -57,9 +59,11 @@ async def process_message(
     stored ``session_id`` needs its session token (``X-Session-Token`` or ``session_token``) or
     the shopper's verified identity (``X-User-Hash`` or ``user_hash``): 401 without either, 404
     when they do not fit, 409 ``turn_in_progress`` while the conversation's previous message is
-    still being answered.
+    still being answered, 429 over the chatbot's ``rate_limits`` (per address, shopper and
+    conversation; ``Retry-After`` says when to try again).
     """
     received = time.perf_counter()
+    await _count_turn(services=services, chatbot_id=body.chatbot_id, address=address, body=body)
     if body.image_data is not None:
         raise UnsupportedMediaError("image messages are not supported by this deployment yet; send text only")
     handle = await services.conversation.start_turn(
@@ -94,6 +98,28 @@ async def process_message(
             "session_token": token,
         }
     )
+
+
+async def _count_turn(*, services: Services, chatbot_id: str, address: str, body: ProcessMessageRequest) -> None:
+    """Count the message against the chatbot's limits: per address, per shopper, per conversation."""
+    limits = (await services.get_chatbot(chatbot_id)).rate_limits
+    limiter = services.rate_limiter
+    await limiter.hit(
+        rule="process_message_per_address",
+        limit=limits.process_message_per_address,
+        keys=(chatbot_id, address),
+        what="this address",
+    )
+    await limiter.hit(
+        rule="process_message", limit=limits.process_message, keys=(chatbot_id, "user", body.user_id), what="you"
+    )
+    if body.session_id:
+        await limiter.hit(
+            rule="process_message",
+            limit=limits.process_message,
+            keys=(chatbot_id, "session", body.session_id),
+            what="this conversation",
+        )
 
 
 def _authorise(*, chatbot_id: str, token_hash: str, token: str | None, key: ApiKeyInfo | None) -> None:

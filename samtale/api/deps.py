@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
+from samtale.api.errors import error_responses
 from samtale.chatbots.apikeys import ApiKeyInfo, authenticate_api_key
 from samtale.errors import AuthError, PermissionDeniedError
+from samtale.security.client_address import client_address
 from samtale.services import Services
 from samtale.storage.db import Database
 
@@ -44,18 +48,42 @@ async def presented_api_key(
     return None
 
 
+async def get_client_address(request: Request, services: ServicesDep) -> str:
+    """The client's address: the socket's, or ``X-Forwarded-For`` behind a trusted proxy
+    (:mod:`samtale.security.client_address`)."""
+    return client_address(
+        peer=request.client.host if request.client else None,
+        forwarded_for=request.headers.get("x-forwarded-for"),
+        trusted_proxies=services.trusted_proxies,
+    )
+
+
+ClientAddressDep = Annotated[str, Depends(get_client_address)]
+
+
 async def optional_api_key(
-    services: ServicesDep, key: Annotated[str | None, Depends(presented_api_key)]
+    services: ServicesDep, address: ClientAddressDep, key: Annotated[str | None, Depends(presented_api_key)]
 ) -> ApiKeyInfo | None:
     """The grant of the presented API key; None when no key was presented.
 
+    Wrong keys are counted per client address (``SAMTALE_ADMIN_KEY_FAILURE_LIMIT``); over the
+    limit every key from that address is refused until the window frees, so keys cannot be guessed.
+
     Raises:
         AuthError: a key was presented but is unknown or revoked.
+        RateLimitExceeded: the address presented too many wrong keys.
     """
     if key is None:
         return None
+    limit = services.settings.admin_key_failure_limit
+    await services.rate_limiter.refuse_if_exceeded(
+        rule="admin_key_failures", limit=limit, keys=(address,), what="this address (wrong API keys)"
+    )
     info = await authenticate_api_key(db=services.db, key=key)
     if info is None:
+        await services.rate_limiter.hit(
+            rule="admin_key_failures", limit=limit, keys=(address,), what="this address (wrong API keys)"
+        )
         raise AuthError("the API key is not valid")
     return info
 
@@ -90,3 +118,19 @@ def require_chatbot_access(key: ApiKeyInfo, chatbot_id: str) -> None:
     """Raise PermissionDeniedError unless ``key`` is an admin key covering ``chatbot_id``."""
     if not key.is_admin or not key.covers(chatbot_id):
         raise PermissionDeniedError(f"this API key does not cover chatbot '{chatbot_id}'")
+
+
+def declare_key_failure_limit(router: APIRouter) -> APIRouter:
+    """Add the 429 answer to the OpenAPI responses of every route of ``router`` that reads an API key.
+
+    Any such route can answer 429 once an address has presented too many wrong keys
+    (:func:`optional_api_key`); declaring it where the dependency is, rather than on each route by
+    hand, keeps the schema true as routes are added. Returns ``router``, to include it."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and _reads_api_key(route.dependant):
+            route.responses.setdefault(429, error_responses(429)[429])
+    return router
+
+
+def _reads_api_key(dependant: Dependant) -> bool:
+    return dependant.call is optional_api_key or any(_reads_api_key(d) for d in dependant.dependencies)

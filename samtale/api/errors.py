@@ -114,6 +114,8 @@ async def _samtale_error(request: Request, exc: Exception) -> FastJSONResponse:
     assert isinstance(exc, SamtaleError)
     status = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, RateLimitedError) and exc.retry_after_s is not None:
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return FastJSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers)
 
 

@@ -1,17 +1,19 @@
 """Monitoring (seed 000 §4.4): system health, pools, caches, processing metrics, Prometheus.
 
-Every ``/api/monitoring/*`` endpoint needs an admin API key; ``/metrics`` is open to the
-Prometheus scraper (expose it on an internal port or protect it at the proxy).
+Every ``/api/monitoring/*`` endpoint needs an admin API key. ``/metrics`` takes
+``Authorization: Bearer <SAMTALE_METRICS_TOKEN>`` (Prometheus's ``authorization`` scrape config) or
+a deployment admin key; with no metrics token set it is open in development and test mode only.
 """
 
 from __future__ import annotations
 
+import hmac
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
-from samtale.api.deps import AdminKeyDep, ServicesDep, require_chatbot_access
+from samtale.api.deps import AdminKeyDep, ServicesDep, presented_api_key, require_chatbot_access
 from samtale.api.errors import error_responses
 from samtale.api.responses import FastJSONResponse
 from samtale.api.schemas_ops import (
@@ -22,11 +24,12 @@ from samtale.api.schemas_ops import (
     ProcessingMetricsResponse,
     ResetPoolsResponse,
 )
-from samtale.chatbots.apikeys import ApiKeyInfo
-from samtale.errors import PermissionDeniedError
+from samtale.chatbots.apikeys import ApiKeyInfo, authenticate_api_key
+from samtale.errors import AuthError, PermissionDeniedError
 from samtale.observability.metrics import render_metrics
 from samtale.observability.processing import processing_metrics
 from samtale.observability.system import system_state
+from samtale.services import Services
 from samtale.storage.base import utcnow
 
 router = APIRouter(prefix="/api/monitoring", tags=["monitoring"])
@@ -119,10 +122,37 @@ async def monitoring_reset_pools(services: ServicesDep, key: AdminKeyDep) -> Fas
     "/metrics",
     response_class=Response,
     responses={
-        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"}
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"},
+        **error_responses(401, 403, 422),
     },
 )
-async def prometheus_metrics() -> Response:
-    """Prometheus exposition: request latency, TTFT and phase histograms, tokens, pools, caches, errors."""
+async def prometheus_metrics(
+    services: ServicesDep,
+    key: Annotated[str | None, Depends(presented_api_key)],
+) -> Response:
+    """Prometheus exposition: request latency, TTFT and phase histograms, tokens, pools, caches, errors.
+
+    Raises:
+        AuthError: a token is required (see the module docstring) and none or a wrong one was sent.
+        PermissionDeniedError: an admin key limited to one chatbot was sent.
+    """
+    await _authorize_scrape(services=services, presented=key)
     body, content_type = render_metrics()
     return Response(content=body, media_type=content_type)
+
+
+async def _authorize_scrape(*, services: Services, presented: str | None) -> None:
+    """Let a scrape through with the metrics token (compared in constant time) or a deployment
+    admin key; with no metrics token configured, outside production, let every scrape through."""
+    token = services.settings.metrics_token
+    if token is None and services.settings.environment != "production":
+        return
+    if presented is None:
+        raise AuthError("/metrics needs the metrics token or an admin API key (Authorization: Bearer …)")
+    if token is not None and hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
+        return
+    info = await authenticate_api_key(db=services.db, key=presented)
+    if info is None:
+        raise AuthError("the metrics token or API key is not valid")
+    if not info.is_admin or info.chatbot_id is not None:
+        raise PermissionDeniedError("/metrics needs an admin key for every chatbot (or the metrics token)")

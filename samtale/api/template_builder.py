@@ -20,7 +20,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from samtale.api.deps import AdminKeyDep, DbDep, ServicesDep, require_chatbot_access
+from samtale.api.deps import AdminKeyDep, ClientAddressDep, DbDep, ServicesDep, require_chatbot_access
 from samtale.api.errors import error_responses
 from samtale.api.schemas_sse import template_builder_stream_content
 from samtale.api.schemas_template_builder import (
@@ -95,14 +95,21 @@ async def create_session(db: DbDep, body: NewSessionRequest | None = None) -> di
             "description": "the turn as JSON, or with `Accept: text/event-stream` as events: `start`, a `token` per "
             "word of the reply, `end` (the turn as in the JSON answer)",
         },
-        **error_responses(404, 413, 422, 503),
+        **error_responses(404, 413, 422, 429, 503),
     },
 )
-async def chat(body: ChatRequest, request: Request, db: DbDep, services: ServicesDep) -> Any:
+async def chat(body: ChatRequest, request: Request, db: DbDep, services: ServicesDep, address: ClientAddressDep) -> Any:
     """One turn: ``{session_id, reply, action, draft, missing_fields, validation, final_creation_payload}``.
 
-    ``action`` is ASK, DRAFT or FINAL; ``final_creation_payload`` is set only with FINAL.
+    ``action`` is ASK, DRAFT or FINAL; ``final_creation_payload`` is set only with FINAL. 429 over
+    ``SAMTALE_TEMPLATE_CHAT_RATE_LIMIT`` (per session and per client address).
     """
+    limit = services.settings.template_chat_rate_limit
+    await services.rate_limiter.hit(rule="template_chat", limit=limit, keys=("address", address), what="this address")
+    if body.session_id:
+        await services.rate_limiter.hit(
+            rule="template_chat", limit=limit, keys=("session", body.session_id), what="this session"
+        )
     assistant = get_assistant(request, services)
     result = await service.chat(db, session_id=body.session_id, message=body.message, assistant=assistant)
     if "text/event-stream" in request.headers.get("accept", ""):

@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from limits import parse_many
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from samtale.chatbots.routing_config import RoutingConfig
@@ -156,6 +157,38 @@ class MemorySettings(BaseModel):
     top_k: int = Field(default=3, ge=1, le=10)
 
 
+class RateLimitSettings(BaseModel):
+    """The ``rate_limits:`` block, each in the ``limits`` notation (``"20/minute"``,
+    ``"100/day;10/minute"``). Over a limit a request is answered 429 with ``Retry-After``.
+
+    The defaults are far above what a real shopper does (a fast typist sends a message every few
+    seconds) and low enough that a script spending the shop's LLM budget is stopped within a minute.
+
+    Attributes:
+        process_message: messages per conversation and, separately, per shopper (``user_id``).
+        process_message_per_address: messages per client address across all of the chatbot's
+            shoppers; higher, because a shop's customers can share an address (mobile carriers' NAT).
+        order_lookup_failures: failed order verifications per client address, across
+            conversations (a new ``session_id`` does not reset it): the guard against guessing
+            order numbers and e-mail addresses.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    process_message: str = "20/minute;300/hour"
+    process_message_per_address: str = "120/minute"
+    order_lookup_failures: str = "5/hour"
+
+    @field_validator("*")
+    @classmethod
+    def _in_limits_notation(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"'{value}' is not a rate limit such as '20/minute' ({exc})") from None
+        return value
+
+
 class IntegrationConfig(BaseModel):
     """An outside system (order API, vector store, WhatsApp account). Secrets stay out of exports."""
 
@@ -199,6 +232,7 @@ class ChatbotConfig(BaseModel):
         ),
     )
     memory: MemorySettings = Field(default_factory=MemorySettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     llm_titles: bool = Field(
         default=False,
         description=(

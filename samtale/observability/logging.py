@@ -10,6 +10,7 @@ a task never leaks back into its parent.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,6 +82,49 @@ class ContextFilter(logging.Filter):
         return True
 
 
+_SECRET_QUERY = re.compile(
+    r"([?&;](?:token|session_token|key|api_key|apikey|access_token|secret|password|signature|sig|code|auth)=)"
+    r"[^&;\s\"'#]+",
+    re.IGNORECASE,
+)
+_BEARER = re.compile(r"((?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
+SCRUBBED_LOGGERS = ("httpx", "uvicorn.access", "uvicorn.error")
+"""The loggers that write request URLs themselves (a filter on a logger sees only the records
+logged on that very logger, not its children's; samtale's own stderr handler scrubs every record)."""
+
+
+def scrub_secrets(text: str) -> str:
+    """``text`` with the values of credential-like query parameters (``?token=``, ``api_key=``,
+    ``access_token=``…) and ``Bearer``/``Basic`` credentials replaced by ``***``."""
+    if "=" not in text and "earer" not in text and "asic" not in text:
+        return text
+    return _BEARER.sub(r"\1***", _SECRET_QUERY.sub(r"\1***", text))
+
+
+class SecretScrubFilter(logging.Filter):
+    """Rewrites each record's message with :func:`scrub_secrets` before any handler sees it.
+
+    Attached to samtale's stderr handler (every record of every logger) and to the loggers in
+    :data:`SCRUBBED_LOGGERS` (a logger's filters run before its records propagate, so every
+    handler, also a test's ``caplog`` or an operator's own, gets the scrubbed text).
+    httpx, for one, logs every request's full URL, and a session token travels as ``?token=``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        scrubbed = scrub_secrets(message)
+        if scrubbed is not message:
+            record.msg, record.args = scrubbed, None
+        return True
+
+
+def install_secret_scrubbing() -> None:
+    """Attach :class:`SecretScrubFilter` to :data:`SCRUBBED_LOGGERS` (idempotent)."""
+    for name in SCRUBBED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, SecretScrubFilter) for f in logger.filters):
+            logger.addFilter(SecretScrubFilter())
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ``ts`` (ISO 8601 UTC), ``level``, ``logger``, ``message``, bound ids,
     any ``extra=`` fields, and ``exc_info`` as text when present."""
@@ -128,6 +172,8 @@ def configure_logging(*, level: str = "info", fmt: Literal["text", "json"] = "te
     handler = logging.StreamHandler(sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(ContextFilter())
+    handler.addFilter(SecretScrubFilter())
+    install_secret_scrubbing()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     for existing in list(root.handlers):

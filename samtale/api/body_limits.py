@@ -1,0 +1,115 @@
+"""Bounds on request bodies, enforced before anything parses them.
+
+* A body over ``SAMTALE_MAX_REQUEST_BODY_BYTES`` (1 MiB) is 413: at once when ``Content-Length``
+  says so (nothing is read), else as soon as the bytes counted while it streams in pass the bound
+  (a chunked body cannot slip by). Uploads have their own, larger limits and are exempt: knowledge
+  documents (``SAMTALE_KNOWLEDGE_MAX_FILE_BYTES`` per file) and images.
+* A JSON body nested deeper than ``SAMTALE_MAX_JSON_DEPTH`` (32) is 422 before it is decoded:
+  Python's decoder recurses per level, and no samtale body needs more than a handful.
+
+Both answer with the usual ``{"error": {code, message}}`` body (``payload_too_large``,
+``invalid_input``). Usage: ``app.add_middleware(BodyLimitMiddleware, max_bytes=…, max_json_depth=…)``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+EXEMPT_PATHS = (
+    re.compile(r"^/api/admin/chatbots/[^/]+/knowledge/indexes/[^/]+/documents$"),
+    re.compile(r"^/api/upload-image$"),
+)
+"""Routes that bound their own uploads (larger than the general limit, counted per file)."""
+
+_BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def json_too_deep(body: bytes, *, max_depth: int) -> bool:
+    """True when the JSON text ``body`` nests arrays/objects deeper than ``max_depth``.
+
+    Brackets inside strings do not count. Linear in ``len(body)``; a body with at most
+    ``max_depth`` opening brackets is answered without scanning."""
+    if body.count(b"[") + body.count(b"{") <= max_depth:
+        return False
+    depth = 0
+    for byte in _STRING.sub(b"", body).translate(None, _NOT_BRACKETS):
+        if byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > max_depth:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+class BodyLimitMiddleware:
+    """The ASGI middleware applying the bounds of the module docstring.
+
+    Args:
+        app: the wrapped application.
+        max_bytes: the largest body, in bytes.
+        max_json_depth: the deepest nesting of a JSON body.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, max_json_depth: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_json_depth = max_json_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] in _BODYLESS
+            or any(pattern.match(scope["path"]) for pattern in EXEMPT_PATHS)
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await _refuse(send, 413, "payload_too_large", self._too_large(int(declared)))
+            return
+        is_json = b"json" in headers.get(b"content-type", b"")
+        received = 0
+        chunks: list[bytes] = []
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] != "http.request":
+                return message
+            body: bytes = message.get("body", b"")
+            received += len(body)
+            if received > self.max_bytes:
+                raise HTTPException(413, self._too_large(received, counted=True))
+            if is_json:
+                chunks.append(body)
+                if not message.get("more_body", False) and json_too_deep(
+                    b"".join(chunks), max_depth=self.max_json_depth
+                ):
+                    raise HTTPException(422, f"the JSON body is nested deeper than {self.max_json_depth} levels")
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _too_large(self, size: int, *, counted: bool = False) -> str:
+        what = f"over {size:,}" if counted else f"{size:,}"
+        return f"the request body is {what} bytes; the limit is {self.max_bytes:,} bytes"
+
+
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = orjson.dumps({"error": {"code": code, "message": message}})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
