@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from samtale import __version__
 from samtale.api import (
@@ -24,6 +23,7 @@ from samtale.api import (
     template_builder,
 )
 from samtale.api.body_limits import BodyLimitMiddleware
+from samtale.api.cors import ChatbotCORSMiddleware
 from samtale.api.deps import declare_key_failure_limit
 from samtale.api.errors import install_error_handlers
 from samtale.api.responses import FastJSONResponse
@@ -67,13 +67,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     )
     if services is not None:
         app.state.services = services
-    if resolved.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=resolved.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["*"],
-        )
+    app.add_middleware(ChatbotCORSMiddleware)
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=resolved.max_request_body_bytes, max_json_depth=resolved.max_json_depth
     )

@@ -19,13 +19,14 @@ from typing import Any
 from cachetools import TTLCache
 
 from samtale.chatbots.schema import ChatbotConfig, FlowConfig
-from samtale.chatbots.service import get_chatbot, identity_secret
+from samtale.chatbots.service import allowed_origins_by_chatbot, get_chatbot, identity_secret
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
 from samtale.conversation.retention import purge_conversations
 from samtale.conversation.service import ConversationService
 from samtale.conversation.turn_lock import LocalTurnLocks, RedisTurnLocks, TurnLocks
 from samtale.files.factory import build_file_storage
 from samtale.files.storage import FileStorage
+from samtale.http.outbound_guard import OutboundPolicy
 from samtale.http.pools import HttpPools, PoolsConfig
 from samtale.knowledge.embedders import Embedder, build_embedder
 from samtale.knowledge.jobs import KnowledgeJobs
@@ -42,6 +43,7 @@ from samtale.orders.trackers.base import Tracker
 from samtale.routing.registry import RouterRegistry
 from samtale.routing.router import Router
 from samtale.security.client_address import IPNetwork, parse_networks
+from samtale.security.origins import OriginRegistry
 from samtale.security.rate_limits import RateLimiter
 from samtale.settings import Settings
 from samtale.storage.cache import CacheRegistry
@@ -79,6 +81,7 @@ class Services:
     routers: RouterRegistry = field(init=False)
     rate_limiter: RateLimiter = field(init=False)
     trusted_proxies: tuple[IPNetwork, ...] = field(init=False)
+    origins: OriginRegistry = field(init=False)
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -96,6 +99,9 @@ class Services:
             redis_url=self.settings.redis_url, key_prefix=self.settings.rate_limit_key_prefix
         )
         self.trusted_proxies = parse_networks(self.settings.trusted_proxies)
+        self.origins = OriginRegistry(
+            load=lambda: allowed_origins_by_chatbot(db=self.db), deployment_origins=self.settings.cors_origins
+        )
         self._identity_secrets: TTLCache[str, str | None] = TTLCache(maxsize=10_000, ttl=IDENTITY_SECRET_TTL_S)
         self.turn_locks: TurnLocks = (
             RedisTurnLocks(url=self.settings.redis_url, ttl_s=self.settings.turn_lock_ttl_s)
@@ -117,6 +123,7 @@ class Services:
             identity_secret=self.identity_secret_for,
             persist_wait_s=self.settings.turn_persist_wait_s,
             lock_ttl_s=self.settings.turn_lock_ttl_s,
+            rate_limiter=self.rate_limiter,
         )
         self.knowledge_jobs = KnowledgeJobs(
             db=self.db,
@@ -136,7 +143,14 @@ class Services:
         call it before the event loop starts or in a worker thread (``asyncio.to_thread``).
         """
         database = db or create_database(settings.database_url)
-        pools = HttpPools(config=PoolsConfig.from_settings(settings))
+        pools = HttpPools(
+            config=PoolsConfig.from_settings(settings),
+            policy=OutboundPolicy(
+                allow=settings.outbound_allow,
+                trusted_urls=settings.operator_urls,
+                allow_loopback=settings.environment == "development",
+            ),
+        )
         embedder = build_embedder(settings, pools=pools)
         caches = CacheRegistry(
             redis_url=settings.redis_url,
@@ -234,6 +248,7 @@ class Services:
         worker's copy of its identity secret (other workers' expire within ``IDENTITY_SECRET_TTL_S``)."""
         await self.caches.config.delete(chatbot_id)
         self._identity_secrets.pop(chatbot_id, None)
+        self.origins.invalidate()
 
     async def identity_secret_for(self, chatbot_id: str) -> str | None:
         """A chatbot's identity secret for verifying ``user_hash``, decrypted; kept in this process

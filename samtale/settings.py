@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         default="20/minute;200/hour",
         description="template-builder turns (POST /api/template-builder/chat) per session and per client address",
     )
+    outbound_allow: list[str] = Field(
+        default_factory=list,
+        description="networks, addresses or host names outbound requests to URLs a chatbot sets may reach although "
+        "they are private, loopback or link-local (JSON list); public addresses, the exact host:port of the URLs in "
+        "these settings, and in development mode loopback, are always allowed",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="bearer token a Prometheus scraper presents on /metrics; when unset, /metrics is open in "
@@ -272,6 +278,12 @@ class Settings(BaseSettings):
                     f"SAMTALE_{name.upper()}: '{getattr(self, name)}' is not a rate limit such as '10/minute'"
                 ) from None
         return self
+
+    @property
+    def operator_urls(self) -> list[str]:
+        """The outside URLs set in these settings: the operator's own, trusted by the outbound guard."""
+        urls = [self.openai_base_url, self.flowise_base_url, self.embedding_base_url]
+        return [url for url in urls if url]
 
     @property
     def files_dir(self) -> Path:

@@ -163,6 +163,9 @@ def make_settings(database_url: str, tmp_path: Path) -> SettingsFactory:
             "data_dir": tmp_path / "data",
             "redis_url": None,
             "llm_provider": "offline",
+            # The simulators and fake servers of the tests listen on loopback (the outbound guard's
+            # own tests set this to []).
+            "outbound_allow": ["127.0.0.0/8", "::1"],
             # Each test counts its own rate limits, also in the Redis the tests share.
             "rate_limit_key_prefix": f"test-limits-{uuid.uuid4().hex}",
             **overrides,

@@ -41,7 +41,7 @@ MAX_WAIT_S = 30.0
             "description": "the ids and URLs of the answer (JSON), or with `Accept: text/event-stream` the answer's "
             "server-sent events (headers `X-Session-Id`, `X-Streaming-Session-Id`)",
         },
-        **error_responses(401, 404, 409, 413, 415, 422, 429, 503),
+        **error_responses(401, 403, 404, 409, 413, 415, 422, 429, 503),
     },
 )
 async def process_message(
@@ -63,6 +63,7 @@ async def process_message(
     conversation; ``Retry-After`` says when to try again).
     """
     received = time.perf_counter()
+    await _check_origin(request, services, body.chatbot_id)
     await _count_turn(services=services, chatbot_id=body.chatbot_id, address=address, body=body)
     if body.image_data is not None:
         raise UnsupportedMediaError("image messages are not supported by this deployment yet; send text only")
@@ -71,7 +72,11 @@ async def process_message(
         user_id=body.user_id,
         message=body.message_text,
         session_id=body.session_id,
-        credentials=Credentials(session_token=token or body.session_token, user_hash=x_user_hash or body.user_hash),
+        credentials=Credentials(
+            session_token=token or body.session_token,
+            user_hash=x_user_hash or body.user_hash,
+            client_address=address,
+        ),
         client_history=[(item.role, item.content) for item in body.conversation_history],
         received_at=received,
     )
@@ -98,6 +103,13 @@ async def process_message(
             "session_token": token,
         }
     )
+
+
+async def _check_origin(request: Request, services: Services, chatbot_id: str) -> None:
+    """403 ``origin_not_allowed`` for a browser page the chatbot does not list (security.origins)."""
+    origin = request.headers.get("origin")
+    if origin is not None:
+        await services.origins.check(chatbot_id=chatbot_id, origin=origin, host=request.headers.get("host"))
 
 
 async def _count_turn(*, services: Services, chatbot_id: str, address: str, body: ProcessMessageRequest) -> None:
@@ -145,6 +157,7 @@ def _authorise(*, chatbot_id: str, token_hash: str, token: str | None, key: ApiK
 )
 async def stream_sse(
     streaming_session_id: str,
+    request: Request,
     services: ServicesDep,
     token: SessionTokenDep,
     key: OptionalApiKeyDep,
@@ -156,10 +169,12 @@ async def stream_sse(
     stream = await services.hub.lookup(streaming_session_id)
     if stream is not None:
         _authorise(chatbot_id=stream.chatbot_id, token_hash=stream.token_hash, token=token, key=key)
+        await _check_origin(request, services, stream.chatbot_id)
         body = sse_from_stream(stream, after=after, heartbeat_s=services.settings.stream_heartbeat_s)
     else:
         stored = await services.conversation.load_stored_stream(stream_id=streaming_session_id)
         _authorise(chatbot_id=stored.chatbot_id, token_hash=stored.token_hash, token=token, key=key)
+        await _check_origin(request, services, stored.chatbot_id)
         body = sse_from_events(event for event in stored.events if event.id > after)
     return EventSourceResponse(body, headers=SSE_HEADERS)
 
@@ -180,6 +195,7 @@ def _resume_point(header: str | None, query: int | None) -> int:
 )
 async def stream_events(
     streaming_session_id: str,
+    request: Request,
     services: ServicesDep,
     token: SessionTokenDep,
     key: OptionalApiKeyDep,
@@ -193,11 +209,13 @@ async def stream_events(
     status: str
     if stream is not None:
         _authorise(chatbot_id=stream.chatbot_id, token_hash=stream.token_hash, token=token, key=key)
+        await _check_origin(request, services, stream.chatbot_id)
         events = await stream.wait_after(after, wait)
         status, last_id, done = stream.status, stream.last_event_id, stream.done
     else:
         stored = await services.conversation.load_stored_stream(stream_id=streaming_session_id)
         _authorise(chatbot_id=stored.chatbot_id, token_hash=stored.token_hash, token=token, key=key)
+        await _check_origin(request, services, stored.chatbot_id)
         events = [event for event in stored.events if event.id > after]
         status, last_id, done = stored.status, len(stored.events), True
     page = events[:limit]
@@ -216,13 +234,14 @@ async def stream_events(
     "/stream/{streaming_session_id}/stop", response_model=StopResponse, responses=error_responses(401, 403, 404, 422)
 )
 async def stop_stream(
-    streaming_session_id: str, services: ServicesDep, token: SessionTokenDep, key: OptionalApiKeyDep
+    streaming_session_id: str, request: Request, services: ServicesDep, token: SessionTokenDep, key: OptionalApiKeyDep
 ) -> FastJSONResponse:
     """Stop a running answer; it ends with an ``error`` event of category ``streaming``."""
     stream = await services.hub.lookup(streaming_session_id)
     if stream is None:
         raise StreamNotFoundError(f"unknown stream {streaming_session_id}")
     _authorise(chatbot_id=stream.chatbot_id, token_hash=stream.token_hash, token=token, key=key)
+    await _check_origin(request, services, stream.chatbot_id)
     services.conversation.stop(stream=stream)
     return FastJSONResponse({"success": True, "session_status": stream.status})
 

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from samtale.chatbots.routing_config import RoutingConfig
 from samtale.chatbots.secrets import REDACTED, is_env_reference
+from samtale.security.origins import normalize_origin
 
 FlowType = Literal["main", "flow2", "flow3", "flow4", "apiflow", "metadata", "metadata2"]
 Language = Literal["en", "da"]
@@ -214,7 +215,10 @@ class ChatbotConfig(BaseModel):
     language: Language = "en"
     description: str | None = None
     image_enabled: bool = False
-    allowed_origins: list[str] = Field(default_factory=list)
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="pages (scheme://host[:port], or *) whose browsers may call this chatbot's public endpoints",
+    )
     llm: LLMSettings = Field(default_factory=LLMSettings)
     prompts: dict[str, str] = Field(default_factory=dict)
     flows: list[FlowConfig] = Field(default_factory=lambda: [FlowConfig(type="main")])
@@ -248,6 +252,11 @@ class ChatbotConfig(BaseModel):
             "stored Fernet-encrypted, an ${ENV} reference as it is; exports show <encrypted>."
         ),
     )
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        return [normalize_origin(value) for value in values]
 
     @field_validator("identity_secret")
     @classmethod

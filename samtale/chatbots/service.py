@@ -240,6 +240,13 @@ async def list_chatbots(*, db: Database) -> list[tuple[str, str, str]]:
     return [(row[0], row[1], row[2]) for row in rows]
 
 
+async def allowed_origins_by_chatbot(*, db: Database) -> dict[str, list[str]]:
+    """``allowed_origins`` of every chatbot, by chatbot id (validated when the documents were written)."""
+    async with db.session() as session:
+        rows = (await session.execute(select(Chatbot.id, Chatbot.config))).all()
+    return {chatbot_id: list((document or {}).get("allowed_origins") or []) for chatbot_id, document in rows}
+
+
 _RETENTION_DAYS: TypeAdapter[int | None] = TypeAdapter(int | None)
 
 

@@ -47,10 +47,12 @@ class InvalidUserHashError(AuthError):
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """What a caller presented to continue a conversation (either may be None)."""
+    """What a caller presented to continue a conversation (either may be None), and the address
+    it came from (``client_address``: counts failed order look-ups across conversations)."""
 
     session_token: str | None = None
     user_hash: str | None = None
+    client_address: str | None = None
 
     @property
     def empty(self) -> bool:

@@ -59,15 +59,10 @@ from samtale.conversation.turn_lock import (
 )
 from samtale.errors import InputError, PayloadTooLargeError
 from samtale.knowledge.retrieval import Retriever
+from samtale.security.rate_limits import RateLimiter
 from samtale.storage.base import new_id, utcnow
 from samtale.storage.db import Database
-from samtale.streaming.hub import (
-    Stream,
-    StreamHub,
-    StreamView,
-    hash_token,
-    new_session_token,
-)
+from samtale.streaming.hub import Stream, StreamHub, StreamView, hash_token, new_session_token
 
 __all__ = ["HISTORY_TURNS", "ConversationNotFoundError", "ConversationService", "StoredStream", "TurnHandle"]
 
@@ -108,6 +103,7 @@ class ConversationService:
             stored once its answer has ended.
         lock_ttl_s: the longest a turn waits for its own turn to be stored before releasing
             its lock anyway (the lock's lease).
+        rate_limiter: counts failed order look-ups per client address; None: per shopper only.
     """
 
     def __init__(
@@ -127,6 +123,7 @@ class ConversationService:
         identity_secret: IdentitySecretLoader | None = None,
         persist_wait_s: float = 5.0,
         lock_ttl_s: float = DEFAULT_TTL_S,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.db = db
         self.hub = hub
@@ -147,6 +144,7 @@ class ConversationService:
             llm_retries=llm_retries,
             order_attempts=OrderAttemptStore(db=db),
             memories=memory_recaller(db=db),
+            rate_limiter=rate_limiter,
         )
         self._first_turn_deps = dataclasses.replace(self._deps, submit=self._submit_new_session)
         self.titles = TitleSummariser(db=db, provider_factory=provider_factory)
@@ -251,6 +249,7 @@ class ConversationService:
                 started_at=utcnow(),
                 token_hash=holder.token_hash,
                 verified=verified,
+                client_address=credentials.client_address,
             )
             routed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
             task = asyncio.create_task(

@@ -25,6 +25,7 @@ from samtale.knowledge.types import ContextChunk
 from samtale.llm.base import LLMProvider
 from samtale.orders.trackers.base import Tracker
 from samtale.routing.router import Router as FlowRouter
+from samtale.security.rate_limits import RateLimiter
 from samtale.streaming.hub import Stream
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ class TurnInput:
     started_at: datetime
     token_hash: str
     verified: bool = False
+    client_address: str | None = None
 
 
 @dataclass(slots=True)
@@ -227,6 +229,8 @@ class TurnDependencies:
             and shopper across conversations); None keeps the count in the conversation's state.
         memories: recalls a verified shopper's memories for a chatbot with ``memory.enabled``;
             None recalls nothing.
+        rate_limiter: counts failed order look-ups per client address across conversations and
+            shoppers (the chatbot's ``rate_limits.order_lookup_failures``); None: per shopper only.
     """
 
     provider_factory: ProviderFactory
@@ -238,6 +242,7 @@ class TurnDependencies:
     max_failed_order_attempts: int = 5
     order_attempts: OrderAttemptStore | None = None
     memories: MemoryRecaller | None = None
+    rate_limiter: RateLimiter | None = None
 
 
 @dataclass(slots=True)

@@ -26,6 +26,8 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from samtale.http.outbound_guard import GuardedResolver, OutboundBlockedError, OutboundPolicy
+
 
 @contextlib.contextmanager
 def _real_timeouts_only() -> Iterator[None]:
@@ -63,15 +65,41 @@ class AiohttpPoolTransport(AiohttpTransport):
         limits: ``max_connections`` bounds the connector (None = aiohttp's default, 100);
             ``keepalive_expiry`` (seconds) closes idle keep-alive connections.
 
+        policy: the outbound guard (:mod:`samtale.http.outbound_guard`): the connector resolves
+            through a :class:`GuardedResolver` and IP-literal URLs are checked before connecting;
+            None lets every address through (a transport for the operator's own URLs only).
+
     Request timeouts come from the ``httpx`` request (``connect``, ``read``, ``pool``; aiohttp
     has no write timeout). HTTP/1.1 only. Close with :meth:`aclose`.
     """
 
-    def __init__(self, *, limits: httpx.Limits) -> None:
+    def __init__(self, *, limits: httpx.Limits, policy: OutboundPolicy | None = None) -> None:
         super().__init__(limits=limits, retries=0)
+        self.policy = policy
+
+    def get_client(self) -> aiohttp.ClientSession:
+        """The aiohttp session: httpx-aiohttp's connector, with the guarded resolver."""
+        if self.policy is None:
+            return super().get_client()
+        connector = aiohttp.TCPConnector(
+            keepalive_timeout=self.limits.keepalive_expiry,
+            ssl=self.ssl_context,
+            resolver=GuardedResolver(self.policy),
+            limit=self.limits.max_connections if self.limits.max_connections is not None else 100,
+        )
+        return aiohttp.ClientSession(connector=connector)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` through aiohttp; the response body streams as it arrives."""
+        """Send ``request`` through aiohttp; the response body streams as it arrives.
+
+        Raises:
+            httpx.ConnectError: also when the outbound guard refuses the address (no connection made).
+        """
+        if self.policy is not None:
+            try:
+                self.policy.check_literal(request.url)
+            except OutboundBlockedError as exc:
+                raise httpx.ConnectError(str(exc), request=request) from exc
         with _real_timeouts_only():
             response = await super().handle_async_request(request)
         assert isinstance(response.stream, httpx.AsyncByteStream)

@@ -33,6 +33,7 @@ from weakref import WeakKeyDictionary
 import httpx
 
 from samtale.http.aiohttp_transport import AiohttpPoolTransport
+from samtale.http.outbound_guard import OutboundPolicy
 
 PoolName = Literal["ai", "orders", "general"]
 POOL_NAMES: tuple[PoolName, ...] = ("ai", "orders", "general")
@@ -240,11 +241,11 @@ def record_retry(client: httpx.AsyncClient) -> None:
         stats.record_retry()
 
 
-def _default_transport(config: PoolConfig) -> httpx.AsyncBaseTransport:
+def _default_transport(config: PoolConfig, policy: OutboundPolicy | None) -> httpx.AsyncBaseTransport:
     # aiohttp's connection pool, not httpcore's: httpcore 1.0.9 re-scans every connection per
     # request (quadratic in idle connections), the largest cost of a turn at 50 streams.
     limits = httpx.Limits(max_connections=config.max_connections, max_keepalive_connections=config.max_connections)
-    return AiohttpPoolTransport(limits=limits)
+    return AiohttpPoolTransport(limits=limits, policy=policy)
 
 
 class HttpPools:
@@ -254,7 +255,9 @@ class HttpPools:
         config: sizes and timeouts (``PoolsConfig.from_settings(settings)`` in the app).
         transport_factory: makes each pool's inner transport from its config; the default is an
             :class:`~samtale.http.aiohttp_transport.AiohttpPoolTransport` limited to
-            ``max_connections``. Tests may pass e.g. an ``httpx.ASGITransport`` factory.
+            ``max_connections`` and guarded by ``policy``. Tests may pass e.g. an
+            ``httpx.ASGITransport`` factory.
+        policy: the outbound guard of the default transport (None: no guard).
 
     Close with ``await pools.aclose()`` (the app's lifespan does it on shutdown).
     """
@@ -264,9 +267,16 @@ class HttpPools:
         *,
         config: PoolsConfig | None = None,
         transport_factory: Callable[[PoolConfig], httpx.AsyncBaseTransport] | None = None,
+        policy: OutboundPolicy | None = None,
     ) -> None:
         self.config = config or PoolsConfig()
-        make = transport_factory or _default_transport
+        self.policy = policy
+
+        def make(pool_config: PoolConfig) -> httpx.AsyncBaseTransport:
+            if transport_factory is not None:
+                return transport_factory(pool_config)
+            return _default_transport(pool_config, policy)
+
         self._stats: dict[PoolName, PoolStats] = {}
         self._clients: dict[PoolName, httpx.AsyncClient] = {}
         for name in POOL_NAMES:

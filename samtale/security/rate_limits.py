@@ -114,6 +114,24 @@ class RateLimiter:
             if not await self._strategy.test(item, rule, *keys):
                 await self._refuse(item, rule=rule, keys=keys, what=what)
 
+    async def exhausted(self, *, rule: RateRule, limit: str, keys: tuple[str, ...]) -> bool:
+        """True when the caller has nothing left under ``limit`` (counts nothing)."""
+        for item in parse_limit(limit):
+            if not await self._strategy.test(item, rule, *keys):
+                return True
+        return False
+
+    async def count(self, *, rule: RateRule, limit: str, keys: tuple[str, ...]) -> bool:
+        """Count one event (a failure) against ``limit`` without refusing anything; returns True
+        when the caller is now over it (the next :meth:`exhausted` is True)."""
+        over = False
+        for item in parse_limit(limit):
+            if not await self._strategy.hit(item, rule, *keys):
+                over = True
+        if over:
+            RATE_LIMITED.labels(rule=rule).inc()
+        return over
+
     async def aclose(self) -> None:
         """Close the Redis connections (nothing to close in memory)."""
         if self._pool is not None:

@@ -26,7 +26,9 @@ async def run(ctx: TurnContext, deps: TurnDependencies) -> None:
 
     The failed-attempt count is the shopper's (per chatbot, across all their conversations):
     read from ``deps.order_attempts`` before the flow runs, and a new failed look-up is added
-    there atomically at once, so a new ``session_id`` or another worker does not reset it.
+    there atomically at once, so a new ``session_id`` or another worker does not reset it. The
+    client address counts too (``rate_limits.order_lookup_failures``, shared by every worker
+    through Redis): a new ``user_id`` does not reset it either.
     The conversation's state keeps only the order number asked about.
 
     Raises:
@@ -40,15 +42,17 @@ async def run(ctx: TurnContext, deps: TurnDependencies) -> None:
     tracker = await deps.tracker_factory(ctx.chatbot, flow) if deps.tracker_factory is not None else None
     state = dict(ctx.state.get("order", {}))
     store = deps.order_attempts
-    before = 0
     if store is not None:
         attempts = await store.load(chatbot_id=ctx.chatbot.id, user_id=ctx.turn.user_id)
-        before = attempts.failed
         state.update(failed_attempts=attempts.failed, tried=attempts.tried)
+    by_address = _address_counter(ctx, deps)
+    # An address that used up its failed look-ups (under any user id or conversation) gets the
+    # flow's lockout reply, as a shopper over their own count does.
+    address_locked = by_address is not None and await by_address.exhausted()
     result = await handle_order_turn(
         message=ctx.turn.question,
         history=ctx.turn.history,
-        state=state,
+        state={**state, "failed_attempts": ADDRESS_LOCKED} if address_locked else state,
         tracker=tracker,
         language=ctx.chatbot.language,
         max_failed_attempts=deps.max_failed_order_attempts,
@@ -57,10 +61,13 @@ async def run(ctx: TurnContext, deps: TurnDependencies) -> None:
             deps.provider_factory(ctx.chatbot, flow) if flow.orders is not None and flow.orders.llm_extraction else None
         ),
     )
+    failed = not address_locked and int(result.state.get("failed_attempts", 0)) > int(state.get("failed_attempts", 0))
+    if failed and by_address is not None:
+        await by_address.count()
     if store is None:
-        ctx.state["order"] = result.state
+        ctx.state["order"] = state if address_locked else result.state
     else:
-        if int(result.state.get("failed_attempts", 0)) > before:
+        if failed:
             await store.add_failure(chatbot_id=ctx.chatbot.id, user_id=ctx.turn.user_id, tried=result.state["tried"])
         ctx.state["order"] = {key: value for key, value in result.state.items() if key == "order_number"}
     ctx.metrics.order_ms = (time.perf_counter() - started) * 1000.0
@@ -77,3 +84,29 @@ async def run(ctx: TurnContext, deps: TurnDependencies) -> None:
         return
     ctx.order = result.summary
     ctx.stream.emit(EventName.ORDER, {"order": result.summary or {}})
+
+
+ADDRESS_LOCKED = 1_000_000
+"""A failed-attempt count over any flow's lockout limit (the address is locked out)."""
+
+
+class _AddressFailures:
+    """The failed order look-ups of one client address at one chatbot (``rate_limits.order_lookup_failures``)."""
+
+    def __init__(self, ctx: TurnContext, deps: TurnDependencies, address: str) -> None:
+        assert deps.rate_limiter is not None
+        self._limiter = deps.rate_limiter
+        self._limit = ctx.chatbot.rate_limits.order_lookup_failures
+        self._keys = (ctx.chatbot.id, address)
+
+    async def exhausted(self) -> bool:
+        return await self._limiter.exhausted(rule="order_lookup_failures", limit=self._limit, keys=self._keys)
+
+    async def count(self) -> None:
+        await self._limiter.count(rule="order_lookup_failures", limit=self._limit, keys=self._keys)
+
+
+def _address_counter(ctx: TurnContext, deps: TurnDependencies) -> _AddressFailures | None:
+    if deps.rate_limiter is None or ctx.turn.client_address is None:
+        return None
+    return _AddressFailures(ctx, deps, ctx.turn.client_address)

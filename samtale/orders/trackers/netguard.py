@@ -3,34 +3,23 @@
 A chatbot's config names the URLs samtale calls; without this check a tenant could make the
 server call its own admin endpoints or a cloud metadata service (SSRF). A chatbot may allow
 private addresses explicitly with ``allow_private_network: true`` in the integration's
-settings (the demo does, to reach the simulator on 127.0.0.1).
+settings (the demo does, to reach the simulator on 127.0.0.1), but that is the tenant's own word:
+the connection itself still goes through the operator's outbound guard
+(:mod:`samtale.http.outbound_guard`, ``SAMTALE_OUTBOUND_ALLOW``), which this check only makes
+clearer and earlier. ``is_public_address`` is re-exported from there.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 
 import httpx
 
+from samtale.http.outbound_guard import is_public_address
 from samtale.orders.errors import OrderAPIConfigError
 
-
-def is_public_address(address: str) -> bool:
-    """True when ``address`` (an IPv4 or IPv6 literal) is a global unicast address."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-        or not ip.is_global
-    )
+__all__ = ["HostGuard", "is_public_address"]
 
 
 class HostGuard:
