@@ -31,7 +31,7 @@ class ApiKeyListResponse(BaseModel):
 class ApiKeyCreateRequest(BaseModel):
     """``POST /api/admin/apikeys``: a new key's label and grant."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=100)
     is_admin: bool = False
