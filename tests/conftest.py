@@ -163,6 +163,9 @@ def make_settings(database_url: str, tmp_path: Path) -> SettingsFactory:
             "data_dir": tmp_path / "data",
             "redis_url": None,
             "llm_provider": "offline",
+            # The analytics worker fits a topic classifier per chatbot (seconds of CPU): tests of
+            # analytics turn it on (tests/analytics), the others leave it off.
+            "analytics_enabled": False,
             **overrides,
         }
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

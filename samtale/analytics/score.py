@@ -83,6 +83,21 @@ class TurnSignals:
     feedback: str | None = None
 
 
+WORD = re.compile(r"\w+")
+REPEAT_SIMILARITY = 0.6
+"""Word-set Jaccard similarity from which a next question counts as the same question again."""
+
+
+def is_repeat(question: str, earlier: str) -> bool:
+    """True when ``question`` asks ``earlier`` again: their lower-cased word sets overlap by
+    :data:`REPEAT_SIMILARITY` or more (Jaccard), and the question has at least three words."""
+    words = set(WORD.findall(question.lower()))
+    before = set(WORD.findall(earlier.lower()))
+    if len(words) < 3 or not before:
+        return False
+    return len(words & before) / len(words | before) >= REPEAT_SIMILARITY
+
+
 def answered_nothing(answer: str) -> bool:
     """True when the answer says it found nothing or does not know (:data:`NOT_ANSWERED`)."""
     return NOT_ANSWERED.search(answer) is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -17,5 +18,4 @@ _SHOP_TOPICS_DOCUMENT: dict[str, Any] = yaml.safe_load(SHOP_TOPICS.read_text(enc
 
 def shop_topics_document() -> dict[str, Any]:
     """The shipped shop-topics chatbot document (fresh copy)."""
-    loaded: dict[str, Any] = yaml.safe_load(SHOP_TOPICS.read_text(encoding="utf-8"))
-    return loaded
+    return copy.deepcopy(_SHOP_TOPICS_DOCUMENT)
