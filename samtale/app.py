@@ -15,6 +15,7 @@ from samtale.api import (
     admin_conversations,
     conversation,
     conversations,
+    feedback,
     health,
     knowledge,
     memories,
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     # A fixed path under /api/conversations/ (e.g. /search) must be included before this router,
     # whose /api/conversations/{conversation_id} would take it otherwise.
     app.include_router(conversations.router)
+    app.include_router(feedback.router)
     app.include_router(admin.router)
     app.include_router(admin_conversations.router)
     app.include_router(knowledge.router)

@@ -38,9 +38,10 @@ from samtale.chatbots.schema import ChatbotConfig, FlowConfig
 from samtale.llm.base import LLMProvider
 from samtale.settings import Settings
 from samtale.storage.db import Database
-from samtale.storage.models import ConversationAnalytics, Message
+from samtale.storage.models import ConversationAnalytics, Message, MessageFeedback
 
 logger = logging.getLogger(__name__)
+
 
 def _table(model: Any) -> Table:
     """The Core table of an ORM model (rows are written with Core ``executemany``)."""
@@ -247,6 +248,17 @@ class AnalyticsWorker:
                 )
             )
             message_ids = {stream: message_id for stream, message_id in found.all()}
+            # A shopper who rated the answer before the worker reached it: the rating is the score.
+            rated = {
+                message_id: rating
+                for message_id, rating in (
+                    await conn.execute(
+                        select(MessageFeedback.message_id, MessageFeedback.rating).where(
+                            MessageFeedback.message_id.in_(list(message_ids.values()))
+                        )
+                    )
+                ).all()
+            }
             sessions = sorted({row["session_id"] for row in rows})
             previous: dict[str, dict[str, Any]] = {}
             earlier = await conn.execute(
@@ -266,6 +278,11 @@ class AnalyticsWorker:
             marks: dict[int, dict[str, Any]] = {}
             for row in sorted(rows, key=lambda item: item["created_at"]):
                 row["message_id"] = message_ids.get(row["streaming_session_id"])
+                rating = rated.get(row["message_id"] or "")
+                if rating is not None:
+                    row["score"], row["score_source"] = heuristic_score(
+                        TurnSignals(status=row["status"], answer="", feedback=rating)
+                    )
                 before = previous.get(row["session_id"])
                 if before is not None:
                     repeated = is_repeat(row["question"], before["question"])

@@ -4,7 +4,8 @@ Under ``/api/admin/chatbots/{chatbot_id}``:
 
 * ``GET /conversations?user_id=&from=&to=&flow=&cursor=&limit=``: by last activity, newest first;
 * ``GET /conversations/{conversation_id}``: every message with its sources, the turn's phase
-  timings and the order shown;
+  timings, the order shown, the shopper's rating and the turn's topic and score, and the
+  conversation's CSAT;
 * ``DELETE /users/{user_id}``: erase the shopper and everything stored of them (GDPR).
 
 A key that does not cover the chatbot in the path is 403; a conversation of another chatbot
@@ -33,6 +34,7 @@ from samtale.api.schemas_conversations import (
 from samtale.chatbots.schema import FlowType
 from samtale.conversation.cursors import MAX_CURSOR_CHARS
 from samtale.conversation.erasure import erase_shopper
+from samtale.conversation.feedback import conversation_feedback
 from samtale.conversation.library import DEFAULT_PAGE, MAX_PAGE
 from samtale.conversation.search.messages import MAX_LIMIT, search_messages
 from samtale.conversation.staff import list_chatbot_conversations, load_chatbot_conversation
@@ -118,8 +120,17 @@ async def staff_conversation(
     """One conversation: its messages with sources, flow, status, the turn's timings and order shown."""
     require_chatbot_access(key, chatbot_id)
     stored = await load_chatbot_conversation(db=services.db, chatbot_id=chatbot_id, conversation_id=conversation_id)
+    feedback = await conversation_feedback(db=services.db, chatbot_id=chatbot_id, conversation_id=conversation_id)
+    messages = [
+        {
+            **asdict(message),
+            "feedback": feedback.ratings.get(message.id),
+            "analytics": feedback.analytics.get(message.id),
+        }
+        for message in stored.messages
+    ]
     body: dict[str, Any] = asdict(stored.conversation)
-    body.update(chatbot_id=stored.chatbot_id, flows=stored.flows, messages=stored.messages)
+    body.update(chatbot_id=stored.chatbot_id, flows=stored.flows, messages=messages, csat=feedback.csat)
     return FastJSONResponse(body)
 
 
