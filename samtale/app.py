@@ -13,6 +13,7 @@ from samtale import __version__
 from samtale.api import (
     admin,
     admin_conversations,
+    analytics,
     conversation,
     conversations,
     feedback,
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(feedback.router)
     app.include_router(admin.router)
     app.include_router(admin_conversations.router)
+    app.include_router(analytics.router)
     app.include_router(knowledge.router)
     app.include_router(monitoring.router)
     app.include_router(monitoring.metrics_router)

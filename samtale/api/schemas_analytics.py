@@ -49,3 +49,68 @@ class FeedbackResponse(BaseModel):
     comment: str | None
     replaced: bool
     updated_at: str = Field(description="ISO 8601")
+
+
+class DayFigures(BaseModel):
+    """One local day of the window."""
+
+    date: str = Field(description="YYYY-MM-DD in the request's tz")
+    conversations: int
+    messages: int
+
+
+class Percentiles(BaseModel):
+    """Time to first token in milliseconds (None without any turn that had one)."""
+
+    p50: float | None
+    p95: float | None
+
+
+class FeedbackCounts(BaseModel):
+    """Thumbs up and down on the window's answers."""
+
+    up: int
+    down: int
+
+
+class CsatFigures(BaseModel):
+    """CSATs of the window's conversations: their mean (1-5) and count."""
+
+    mean: float | None
+    count: int
+
+
+class ScoreFigures(BaseModel):
+    """The mean turn score (1-5)."""
+
+    mean: float | None
+
+
+class KnowledgeGap(BaseModel):
+    """Questions the knowledge base did not answer well, grouped by topic and wording."""
+
+    question: str = Field(description="the latest wording (the shopper's text: untrusted)")
+    topic: str | None
+    count: int
+    best_score: float | None = Field(description="the best retrieval score any of them got; None: no retrieval")
+
+
+class AnalyticsResponse(BaseModel):
+    """``GET /api/admin/chatbots/{chatbot_id}/analytics``: the figures of the window (see docs/api.md)."""
+
+    from_: str = Field(alias="from", description="first day, YYYY-MM-DD")
+    to: str = Field(description="last day, YYYY-MM-DD")
+    tz: str
+    conversations: int
+    messages: int = Field(description="shopper messages (turns)")
+    users: int
+    by_day: list[DayFigures]
+    topics: dict[str, int]
+    flows: dict[str, int]
+    ttft_ms: Percentiles
+    feedback: FeedbackCounts
+    csat: CsatFigures
+    score: ScoreFigures
+    errors: dict[str, int]
+    speculative_hit_rate: float | None
+    knowledge_gaps: list[KnowledgeGap]
