@@ -62,7 +62,10 @@ async def analytics(
     "/export.csv",
     response_class=Response,
     responses={
-        200: {"content": {"text/csv": {}}, "description": "one row per conversation"},
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "a header row, then one row per conversation",
+        },
         **error_responses(401, 403, 404, 422),
     },
 )
