@@ -79,8 +79,8 @@ INSERT INTO conversation_sessions (id, chatbot_id, user_id, status, is_archived,
 SELECT 's' || g, 'bench', 'u' || (g % 20000), 'active', false, false, '{}'::jsonb, 10, 'en',
        :start + (g * interval '1 second' * :spread), :start, :start
 FROM generate_series(0, :sessions - 1) AS g;
-INSERT INTO conversation_analytics (chatbot_id, session_id, message_id, streaming_session_id, user_id, question, language,
-    topic, topic_confidence, topic_source, score, score_source, best_score, sources, answered, route_key,
+INSERT INTO conversation_analytics (chatbot_id, session_id, message_id, streaming_session_id, user_id, question,
+    language, topic, topic_confidence, topic_source, score, score_source, best_score, sources, answered, route_key,
     speculative_hit, ttft_ms, status, error_category, repeated, asked_for_person, created_at)
 SELECT 'bench', 's' || (g / 5), NULL, 't' || g, 'u' || ((g / 5) % 20000),
        (ARRAY['where is my order', 'hvad koster fragten', 'can I return this', 'do you have it in blue'])[1 + g % 4],
@@ -169,7 +169,8 @@ def main() -> None:
             results["aggregates"] = asyncio.run(aggregates(admin_url=admin_url, turns=args.turns, repeats=args.repeats))
             row = results["aggregates"]
             print(
-                f"aggregates over {row['turns_in_window']} turns: median {row['median_ms']} ms, best {row['best_ms']} ms"
+                f"aggregates over {row['turns_in_window']} turns: "
+                f"median {row['median_ms']} ms, best {row['best_ms']} ms"
             )
         except OSError as exc:
             results["aggregates"] = {"skipped": f"PostgreSQL at {admin_url} cannot be reached: {exc}"}
