@@ -5,7 +5,11 @@
    repeated to ``--questions``) in the worker's batches of 500, on one core (BLAS and OpenMP
    threads pinned to 1), with the embedder off (``none``) and on (``multilingual``). Fitting is
    timed apart. Target: ≥ 500 turns/s.
-2. **Aggregates** (PostgreSQL, ``SAMTALE_BENCH_POSTGRES_URL``, default
+2. **The worker** keeping up: :meth:`AnalyticsWorker.process` on a backlog of ``--questions``
+   turns in batches of 500 (topic, score and the rows written to a scratch SQLite database),
+   with ``analytics_embedder=multilingual``: behind by more than 100 turns, the worker
+   classifies without the embedder. Target: ≥ 500 turns/s.
+3. **Aggregates** (PostgreSQL, ``SAMTALE_BENCH_POSTGRES_URL``, default
    ``postgresql://postgres@127.0.0.1:5432/postgres``): a scratch database is migrated and filled
    with ``--turns`` ``conversation_analytics`` rows over 30 days (one conversation per 5 turns,
    ``INSERT … SELECT generate_series``), then :func:`samtale.analytics.aggregates.chatbot_analytics`
@@ -29,6 +33,7 @@ import asyncio  # noqa: E402
 import csv  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -71,6 +76,53 @@ def classification(*, questions: int, embedder: bool) -> dict[str, Any]:
         "seconds": round(elapsed, 3),
         "turns_per_s": round(questions / elapsed, 1),
     }
+
+
+async def worker(*, questions: int, folder: Path) -> dict[str, Any]:
+    """Time the analytics worker's batches over a backlog of ``questions`` stored turns."""
+    from sqlalchemy import insert
+
+    from samtale.analytics.worker import AnalyticsWorker, TurnFacts
+    from samtale.settings import Settings
+    from samtale.storage.models import ConversationSession
+
+    config = ChatbotConfig.model_validate(yaml.safe_load((ROOT / "examples" / "shop-topics.yaml").read_text()))
+    url = f"sqlite+aiosqlite:///{folder / 'worker.db'}"
+    await asyncio.to_thread(upgrade_database, url)
+    settings = Settings(_env_file=None, database_url=url, analytics_embedder="multilingual")  # type: ignore[call-arg]
+    database = create_database(url)
+    with DEV.open(encoding="utf-8") as handle:
+        texts = [row["utterance"] for row in csv.DictReader(handle)]
+    now = datetime.now(UTC)
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            insert(ConversationSession),
+            [{"id": f"s{i}", "chatbot_id": config.id, "user_id": f"u{i}", "state": {}} for i in range(questions)],
+        )
+
+    async def load(_chatbot_id: str) -> ChatbotConfig:
+        return config
+
+    def no_provider(*_args: Any) -> Any:
+        raise RuntimeError("the offline worker asks no model")
+
+    analytics = AnalyticsWorker(db=database, settings=settings, load_chatbot=load, provider_factory=no_provider)
+    facts = [
+        TurnFacts(
+            chatbot_id=config.id, session_id=f"s{i}", streaming_session_id=f"t{i}", user_id=f"u{i}",
+            question=texts[i % len(texts)], answer="Delivery takes 2-3 days.", language="en", status="ok",
+            error_category=None, flow_type="main", route_key="main", speculative_hit=None, ttft_ms=12.0,
+            best_score=0.6, sources=2, order_shown=False, started_at=now,
+        )
+        for i in range(questions)
+    ]  # fmt: skip
+    await analytics.process(facts[:5])  # fits the classifier (and loads the embedder)
+    started = time.perf_counter()
+    for offset in range(5, questions, BATCH):
+        await analytics.process(facts[offset : offset + BATCH])  # a full batch: the worker is behind
+    elapsed = time.perf_counter() - started
+    await database.dispose()
+    return {"turns": questions - 5, "seconds": round(elapsed, 2), "turns_per_s": round((questions - 5) / elapsed, 1)}
 
 
 FILL = """
@@ -163,6 +215,11 @@ def main() -> None:
         print(
             f"classify ({row['embedder']}): {row['turns_per_s']} turns/s over {row['questions']}, fit {row['fit_s']} s"
         )
+    with tempfile.TemporaryDirectory() as folder:
+        results["worker"] = asyncio.run(worker(questions=args.questions, folder=Path(folder)))
+    print(
+        f"worker (multilingual, behind): {results['worker']['turns_per_s']} turns/s over {results['worker']['turns']}"
+    )
     if not args.skip_postgres:
         admin_url = os.environ.get("SAMTALE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
         try:

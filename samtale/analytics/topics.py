@@ -166,12 +166,17 @@ class TopicClassifier:
         """Indexes (into ``names``) of the topics with a keyword rule found in ``text``."""
         return [index for index, patterns in enumerate(self._keywords) if any(p.search(text) for p in patterns)]
 
-    def classify_many(self, texts: Sequence[str]) -> list[TopicResult]:
-        """The topic of each text, in order (see the module docstring for how it is decided)."""
+    def classify_many(self, texts: Sequence[str], *, embed: bool = True) -> list[TopicResult]:
+        """The topic of each text, in order (see the module docstring for how it is decided).
+
+        Args:
+            embed: use the embedder's vote when there is one; False classifies by n-grams and
+                keywords alone (the worker's choice when it has fallen behind).
+        """
         if not self.names or not texts:
             return [NO_TOPIC for _ in texts]
         probabilities = self.probabilities(texts)
-        votes = self.embedding_votes(texts)
+        votes = self.embedding_votes(texts) if embed else None
         if votes is not None:
             probabilities = EMBEDDING_WEIGHT * votes + (1.0 - EMBEDDING_WEIGHT) * probabilities
         results: list[TopicResult] = []

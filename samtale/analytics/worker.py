@@ -10,6 +10,12 @@ before the worker sees it.
 A turn also tells on the one before it in its conversation: when the shopper repeats the
 question (:func:`~samtale.analytics.score.is_repeat`) or asks for a person, the earlier row is
 marked (``repeated`` / ``asked_for_person``) and its score drops one point.
+
+The multilingual embedder costs 7–15 ms a question (``bench/analytics.py``: ~84 turns/s on one
+core, against ~10,000/s without it). So that the worker keeps up with any turn rate, a batch is
+classified with the embedder only while the worker is not behind: when the batch and what waits
+after it hold more than :data:`EMBED_BACKLOG` turns, that batch goes by n-grams and keyword rules
+alone (its results say ``examples`` / ``keywords`` as usual).
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ def _table(model: Any) -> Table:
 
 
 ANALYTICS = _table(ConversationAnalytics)
+EMBED_BACKLOG = 100
+"""Turns (this batch and the queue behind it) above which a batch is classified without the embedder."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +180,8 @@ class AnalyticsWorker:
                 offline=classifier,
             )
             return [await judge.classify(turn.question) for turn in turns]
-        return await asyncio.to_thread(classifier.classify_many, [turn.question for turn in turns])
+        embed = len(turns) + self._queue.qsize() <= EMBED_BACKLOG
+        return await asyncio.to_thread(classifier.classify_many, [turn.question for turn in turns], embed=embed)
 
     async def _score(self, config: ChatbotConfig, turn: TurnFacts, signals: TurnSignals) -> tuple[int, str]:
         if uses_llm(config, settings=self.settings):
