@@ -12,10 +12,11 @@ question (:func:`~samtale.analytics.score.is_repeat`) or asks for a person, the 
 marked (``repeated`` / ``asked_for_person``) and its score drops one point.
 
 The multilingual embedder costs 7–15 ms a question (``bench/analytics.py``: ~84 turns/s on one
-core, against ~10,000/s without it). So that the worker keeps up with any turn rate, a batch is
-classified with the embedder only while the worker is not behind: when the batch and what waits
-after it hold more than :data:`EMBED_BACKLOG` turns, that batch goes by n-grams and keyword rules
-alone (its results say ``examples`` / ``keywords`` as usual).
+core, against ~10,000/s without it), a chatbot's model a round trip per turn (asked for at most
+:data:`LLM_CONCURRENCY` turns at once). So that the worker keeps up with any turn rate, a batch
+uses them only while the worker is not behind: when the batch and what waits after it hold more
+than :data:`EMBED_BACKLOG` turns, that batch is classified by n-grams and keyword rules alone and
+scored by the heuristic (the results' sources say so).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, insert, select, update
 
@@ -59,6 +60,21 @@ def _table(model: Any) -> Table:
 ANALYTICS = _table(ConversationAnalytics)
 EMBED_BACKLOG = 100
 """Turns (this batch and the queue behind it) above which a batch is classified without the embedder."""
+LLM_CONCURRENCY = 8
+"""A chatbot's model is asked about at most this many turns at once."""
+
+T = TypeVar("T")
+
+
+async def _bounded(calls: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Await ``calls`` concurrently, at most :data:`LLM_CONCURRENCY` at a time, results in order."""
+    gate = asyncio.Semaphore(LLM_CONCURRENCY)
+
+    async def one(call: Coroutine[Any, Any, T]) -> T:
+        async with gate:
+            return await call
+
+    return list(await asyncio.gather(*(one(call) for call in calls)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,45 +185,52 @@ class AnalyticsWorker:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _topics(self, config: ChatbotConfig, turns: list[TurnFacts]) -> list[TopicResult]:
+    async def _topics(self, config: ChatbotConfig, turns: list[TurnFacts], *, behind: bool) -> list[TopicResult]:
         classifier = await asyncio.to_thread(offline_classifier, config, settings=self.settings)
-        if uses_llm(config, settings=self.settings) and config.topics:
-            llm = config.llm
+        if not behind and config.topics and uses_llm(config, settings=self.settings):
             judge = LLMTopicClassifier(
                 topics=config.topics,
                 provider=self.provider_factory(config, config.main_flow),
-                model=llm.model,
+                model=config.llm.model,
                 offline=classifier,
             )
-            return [await judge.classify(turn.question) for turn in turns]
-        embed = len(turns) + self._queue.qsize() <= EMBED_BACKLOG
-        return await asyncio.to_thread(classifier.classify_many, [turn.question for turn in turns], embed=embed)
+            return await _bounded([judge.classify(turn.question) for turn in turns])
+        texts = [turn.question for turn in turns]
+        return await asyncio.to_thread(classifier.classify_many, texts, embed=not behind)
 
-    async def _score(self, config: ChatbotConfig, turn: TurnFacts, signals: TurnSignals) -> tuple[int, str]:
-        if uses_llm(config, settings=self.settings):
-            return await llm_score(
-                provider=self.provider_factory(config, config.main_flow),
-                model=config.llm.model,
-                question=turn.question,
-                signals=signals,
-            )
-        return heuristic_score(signals)
+    async def _scores(
+        self, config: ChatbotConfig, turns: list[TurnFacts], signals: list[TurnSignals], *, behind: bool
+    ) -> list[tuple[int, str]]:
+        if behind or not uses_llm(config, settings=self.settings):
+            return [heuristic_score(one) for one in signals]
+        provider = self.provider_factory(config, config.main_flow)
+        return await _bounded(
+            [
+                llm_score(provider=provider, model=config.llm.model, question=turn.question, signals=one)
+                for turn, one in zip(turns, signals, strict=True)
+            ]
+        )
 
     async def process(self, batch: list[TurnFacts]) -> None:
         """Classify, score and write one batch (the worker's step; tests and benches call it too).
 
+        While the worker is behind (this batch and the queue after it hold more than
+        :data:`EMBED_BACKLOG` turns) the batch is classified and scored offline without the
+        embedder, so that neither the embedder nor a model's latency lets the queue grow.
+
         Raises:
             SQLAlchemyError: the rows could not be written (the worker logs it and goes on).
         """
+        behind = len(batch) + self._queue.qsize() > EMBED_BACKLOG
         rows: list[dict[str, Any]] = []
         by_chatbot: dict[str, list[TurnFacts]] = {}
         for turn in batch:
             by_chatbot.setdefault(turn.chatbot_id, []).append(turn)
         for chatbot_id, turns in by_chatbot.items():
             config = await self.load_chatbot(chatbot_id)
-            topics = await self._topics(config, turns)
-            for turn, topic in zip(turns, topics, strict=True):
-                signals = TurnSignals(
+            topics = await self._topics(config, turns, behind=behind)
+            signals = [
+                TurnSignals(
                     status=turn.status,
                     answer=turn.answer,
                     best_score=turn.best_score,
@@ -217,7 +240,10 @@ class AnalyticsWorker:
                     topic=topic.topic,
                     error_category=turn.error_category,
                 )
-                score, score_source = await self._score(config, turn, signals)
+                for turn, topic in zip(turns, topics, strict=True)
+            ]
+            scores = await self._scores(config, turns, signals, behind=behind)
+            for turn, topic, (score, score_source) in zip(turns, topics, scores, strict=True):
                 rows.append(
                     {
                         "chatbot_id": turn.chatbot_id,

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from samtale.analytics.worker import TurnFacts
 from samtale.llm.fake import FakeLLMServer
 from samtale.services import Services
 from samtale.settings import Settings
@@ -108,3 +110,29 @@ async def test_a_chatbot_without_topics_is_still_scored(client: httpx.AsyncClien
 
     assert [(row.topic, row.topic_source) for row in rows] == [(None, "none")]
     assert rows[0].score in {1, 2, 3, 4, 5}
+
+
+async def test_a_worker_that_is_behind_classifies_and_scores_offline(
+    client: httpx.AsyncClient, services: Services, llm: FakeLLMServer
+) -> None:
+    await add_chatbot(services, **shop("lampe", llm.base_url, topics=shop_topics_document()["topics"]))
+    started = await conversation(client, "How long does it take?", chatbot="lampe")
+    await analysed(services)
+    asked_before = len(llm.chat_requests)
+    backlog = [
+        TurnFacts(
+            chatbot_id="lampe", session_id=started["session_id"], streaming_session_id=f"backlog-{i}",
+            user_id="anna", question="Hvad koster fragten til Norge?", answer="Fragten koster 79 kr.",
+            language="da", status="ok", error_category=None, flow_type="main", route_key="main",
+            speculative_hit=None, ttft_ms=10.0, best_score=None, sources=0, order_shown=False,
+            started_at=datetime.now(UTC),
+        )
+        for i in range(150)
+    ]  # fmt: skip
+
+    await services.analytics.process(backlog)
+
+    rows = [row for row in await analysed(services) if row.streaming_session_id.startswith("backlog-")]
+    assert len(rows) == 150
+    assert {(row.topic, row.topic_source, row.score_source) for row in rows} == {("delivery", "keywords", "heuristic")}
+    assert len(llm.chat_requests) == asked_before  # the model was not asked about the backlog
