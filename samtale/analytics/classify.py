@@ -39,6 +39,8 @@ def offline_classifier(config: ChatbotConfig, *, settings: Settings) -> TopicCla
 
 def uses_llm(config: ChatbotConfig, *, settings: Settings) -> bool:
     """True when the chatbot answers with a real model (``openai`` or ``flowise``), whose judgement
-    the analytics ask for; the offline answerer has none to give."""
+    the analytics ask for (unless ``analytics_llm`` is off); the offline answerer has none to give."""
+    if not settings.analytics_llm:
+        return False
     provider = config.llm.provider or settings.llm_provider
     return provider in ("openai", "flowise")
