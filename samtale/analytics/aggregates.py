@@ -96,6 +96,8 @@ class AnalyticsReport:
             thumbs-down or an answer that found nothing, grouped by topic and wording (the same
             words in any order, any case), most asked first: ``question`` (the latest wording),
             ``topic``, ``count``, ``best_score`` (the best any of them got, None: no retrieval).
+        flow_performance: per route key: ``turns``, ``errors`` (failed turns), ``score_mean``,
+            ``ttft_p50_ms`` (None without a first token) and ``speculative_hit_rate``.
     """
 
     window: Window
@@ -112,6 +114,7 @@ class AnalyticsReport:
     errors: dict[str, int] = field(default_factory=dict)
     speculative_hit_rate: float | None = None
     knowledge_gaps: list[dict[str, Any]] = field(default_factory=list)
+    flow_performance: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """The report as the API's body (``from``, ``to``, ``tz`` first)."""
@@ -132,6 +135,7 @@ class AnalyticsReport:
             "errors": self.errors,
             "speculative_hit_rate": self.speculative_hit_rate,
             "knowledge_gaps": self.knowledge_gaps,
+            "flow_performance": self.flow_performance,
         }
 
 
@@ -167,19 +171,31 @@ async def _days_and_ttft(conn: AsyncConnection, where: Any, span: Window, report
             )
         ).one()
         report.ttft_ms = {"p50": _round(p50), "p95": _round(p95)}
+        for key, median in await conn.execute(
+            select(CA.route_key, func.percentile_cont(0.5).within_group(CA.ttft_ms))
+            .where(where, CA.ttft_ms.is_not(None))
+            .group_by(CA.route_key)
+        ):
+            if (key or "main") in report.flow_performance:
+                report.flow_performance[key or "main"]["ttft_p50_ms"] = _round(median)
     else:
         zone = span.zone
         ttfts: list[float] = []
+        by_flow: dict[str, list[float]] = {}
         sessions: dict[date, set[str]] = {}
         turns: Counter[date] = Counter()
-        for session_id, created_at, ttft in await conn.execute(
-            select(CA.session_id, CA.created_at, CA.ttft_ms).where(where)
+        for session_id, created_at, ttft, route_key in await conn.execute(
+            select(CA.session_id, CA.created_at, CA.ttft_ms, CA.route_key).where(where)
         ):
             day = created_at.astimezone(zone).date()
             sessions.setdefault(day, set()).add(session_id)
             turns[day] += 1
             if ttft is not None:
                 ttfts.append(float(ttft))
+                by_flow.setdefault(route_key or "main", []).append(float(ttft))
+        for key, values in by_flow.items():
+            if key in report.flow_performance:
+                report.flow_performance[key]["ttft_p50_ms"] = _round(np.percentile(np.asarray(values), 50))
         counts = {day: (len(sessions[day]), turns[day]) for day in sessions}
         if ttfts:
             p50, p95 = np.percentile(np.asarray(ttfts), [50, 95])
@@ -245,10 +261,25 @@ async def chatbot_analytics(
             name or "none": int(count)
             for name, count in await conn.execute(select(CA.topic, func.count()).where(where).group_by(CA.topic))
         }
-        report.flows = {
-            key or "main": int(count)
-            for key, count in await conn.execute(select(CA.route_key, func.count()).where(where).group_by(CA.route_key))
-        }
+        per_flow = select(
+            CA.route_key,
+            func.count(),
+            func.sum(case((CA.status != "ok", 1), else_=0)),
+            func.avg(CA.score),
+            func.sum(case((CA.speculative_hit.is_(True), 1), else_=0)),
+            func.count(CA.speculative_hit),
+        )
+        for key, count, errors, score, hits, speculative in await conn.execute(
+            per_flow.where(where).group_by(CA.route_key)
+        ):
+            report.flows[key or "main"] = int(count)
+            report.flow_performance[key or "main"] = {
+                "turns": int(count),
+                "errors": int(errors or 0),
+                "score_mean": _round(score),
+                "ttft_p50_ms": None,
+                "speculative_hit_rate": _round(int(hits or 0) / speculative, 4) if speculative else None,
+            }
         report.errors = {
             str(category): int(count)
             for category, count in await conn.execute(

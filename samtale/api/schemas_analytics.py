@@ -95,6 +95,16 @@ class KnowledgeGap(BaseModel):
     best_score: float | None = Field(description="the best retrieval score any of them got; None: no retrieval")
 
 
+class FlowPerformance(BaseModel):
+    """One route key's turns: how many, how many failed, their mean score, median TTFT, speculation."""
+
+    turns: int
+    errors: int
+    score_mean: float | None
+    ttft_p50_ms: float | None
+    speculative_hit_rate: float | None
+
+
 class AnalyticsResponse(BaseModel):
     """``GET /api/admin/chatbots/{chatbot_id}/analytics``: the figures of the window (see docs/api.md)."""
 
@@ -114,3 +124,4 @@ class AnalyticsResponse(BaseModel):
     errors: dict[str, int]
     speculative_hit_rate: float | None
     knowledge_gaps: list[KnowledgeGap]
+    flow_performance: dict[str, FlowPerformance]

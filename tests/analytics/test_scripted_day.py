@@ -124,14 +124,16 @@ async def test_a_scripted_day_gives_every_figure(
     ]
     assert [response.status_code for response in rated] == [200] * 4
     async with services.db.session() as session:
-        ttfts = (
-            await session.scalars(
-                select(ConversationProcessingMetrics.ttft_ms).where(
-                    ConversationProcessingMetrics.chatbot_id == "dag",
-                    ConversationProcessingMetrics.ttft_ms.is_not(None),
+        metrics = ConversationProcessingMetrics
+        timed = (
+            await session.execute(
+                select(metrics.route_key, metrics.ttft_ms).where(
+                    metrics.chatbot_id == "dag", metrics.ttft_ms.is_not(None)
                 )
             )
         ).all()
+        ttfts = [ttft for _key, ttft in timed]
+        flow_ttfts = {key: [ttft for k, ttft in timed if k == key] for key in ("main", "shipping")}
         failed_category = (
             await session.scalars(
                 select(ConversationProcessingMetrics.error_category).where(
@@ -167,6 +169,22 @@ async def test_a_scripted_day_gives_every_figure(
     assert figures["errors"] == {failed_category: 1}
     assert failed_category is not None
     assert figures["speculative_hit_rate"] is None  # keyword routing decides at once: nothing speculative
+    assert figures["flow_performance"] == {
+        "main": {
+            "turns": 4,
+            "errors": 1,
+            "score_mean": 2.25,
+            "ttft_p50_ms": round(float(np.percentile(flow_ttfts["main"], 50)), 2),
+            "speculative_hit_rate": None,
+        },
+        "shipping": {
+            "turns": 2,
+            "errors": 0,
+            "score_mean": 3.0,
+            "ttft_p50_ms": round(float(np.percentile(flow_ttfts["shipping"], 50)), 2),
+            "speculative_hit_rate": None,
+        },
+    }
     assert figures["knowledge_gaps"] == [
         {"question": "where is my order", "topic": "order_status", "count": 2, "best_score": None},
         {"question": "How do I return a jacket?", "topic": "returns_refunds", "count": 1, "best_score": None},
