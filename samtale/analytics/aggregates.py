@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from samtale.analytics.score import WEAK_SCORE
 from samtale.errors import InputError
 from samtale.storage.db import Database
+from samtale.storage.fulltext import analyzer
 from samtale.storage.models import ConversationAnalytics, ConversationCsat, MessageFeedback
 
 CA = ConversationAnalytics
@@ -94,7 +95,8 @@ class AnalyticsReport:
             when none was speculative).
         knowledge_gaps: questions with a weak best retrieval score (< ``WEAK_SCORE``), a
             thumbs-down or an answer that found nothing, grouped by topic and wording (the same
-            words in any order, any case), most asked first: ``question`` (the latest wording),
+            stemmed words, stop words left out, in any order or case: :func:`wording_key`),
+            most asked first: ``question`` (the latest wording),
             ``topic``, ``count``, ``best_score`` (the best any of them got, None: no retrieval).
         flow_performance: per route key: ``turns``, ``errors`` (failed turns), ``score_mean``,
             ``ttft_p50_ms`` (None without a first token) and ``speculative_hit_rate``.
@@ -206,9 +208,12 @@ async def _days_and_ttft(conn: AsyncConnection, where: Any, span: Window, report
     ]
 
 
-def wording_key(question: str) -> str:
-    """The grouping key of similar wordings: the question's distinct lower-case words, sorted."""
-    return " ".join(sorted(set(WORD.findall(question.lower()))))
+def wording_key(question: str, language: str = "en") -> str:
+    """The grouping key of similar wordings: the question's distinct stemmed words without stop
+    words, sorted (the full-text search's analyzer of the language, so "Where are my orders?" and
+    "where is my order" are one question); its plain words when nothing else is left ("hej")."""
+    terms = analyzer(language).terms(question) or WORD.findall(question.lower())
+    return " ".join(sorted(set(terms)))
 
 
 async def _knowledge_gaps(conn: AsyncConnection, where: Any) -> list[dict[str, Any]]:
@@ -219,14 +224,14 @@ async def _knowledge_gaps(conn: AsyncConnection, where: Any) -> list[dict[str, A
     )
     gap = (CA.best_score < WEAK_SCORE) | CA.answered.is_(False) | rated_down
     rows = await conn.execute(
-        select(CA.question, CA.topic, CA.best_score, CA.created_at)
+        select(CA.question, CA.topic, CA.best_score, CA.language)
         .where(where, CA.status == "ok", gap)
         .order_by(CA.created_at.desc())
         .limit(GAP_SCAN)
     )
     groups: dict[tuple[str | None, str], dict[str, Any]] = {}
-    for question, topic, best_score, _created in rows:
-        key = (topic, wording_key(question))
+    for question, topic, best_score, language in rows:
+        key = (topic, wording_key(question, language))
         group = groups.setdefault(key, {"question": question, "topic": topic, "count": 0, "best_score": None})
         group["count"] += 1
         if best_score is not None and (group["best_score"] is None or best_score > group["best_score"]):

@@ -33,7 +33,7 @@ SCRIPT = {
     "How much is shipping to Norway?": ("Shipping to Norway costs 79 kr.", "delivery", 5),
     "Can I pay with MobilePay?": ("Yes, MobilePay works at checkout.", "payment", 4),
     "Where is my order?": ("I don't know where your order is.", "order_status", 2),
-    "where is my order": ("I don't know where your order is.", "order_status", 2),
+    "where are my orders": ("I don't know where your order is.", "order_status", 2),
     "How do I return a jacket?": ("Returns are free within 30 days.", "returns_refunds", 4),
     "Hello?": ("Hello!", "other", 5),
 }
@@ -96,7 +96,7 @@ async def test_a_scripted_day_gives_every_figure(
     anna = await conversation(client, "How much is shipping to Norway?", "Can I pay with MobilePay?", chatbot="dag")
     bob = await conversation(client, "Where is my order?", chatbot="dag", user="bob")
     jacket = await conversation(client, "How do I return a jacket?", chatbot="dag")
-    again = await conversation(client, "where is my order", chatbot="dag", user="bob")
+    again = await conversation(client, "where are my orders", chatbot="dag", user="bob")
     await services.conversation.drain()
     await services.recorder.flush()
     await services.analytics.flush()
@@ -186,7 +186,7 @@ async def test_a_scripted_day_gives_every_figure(
         },
     }
     assert figures["knowledge_gaps"] == [
-        {"question": "where is my order", "topic": "order_status", "count": 2, "best_score": None},
+        {"question": "where are my orders", "topic": "order_status", "count": 2, "best_score": None},
         {"question": "How do I return a jacket?", "topic": "returns_refunds", "count": 1, "best_score": None},
     ]
 
