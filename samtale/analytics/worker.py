@@ -42,10 +42,11 @@ from samtale.analytics.score import (
 )
 from samtale.analytics.topics import LLMTopicClassifier, TopicResult
 from samtale.chatbots.schema import ChatbotConfig, FlowConfig
+from samtale.errors import SamtaleError
 from samtale.llm.base import LLMProvider
 from samtale.settings import Settings
 from samtale.storage.db import Database
-from samtale.storage.models import ConversationAnalytics, Message, MessageFeedback
+from samtale.storage.models import ConversationAnalytics, ConversationSession, Message, MessageFeedback
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +228,11 @@ class AnalyticsWorker:
         for turn in batch:
             by_chatbot.setdefault(turn.chatbot_id, []).append(turn)
         for chatbot_id, turns in by_chatbot.items():
-            config = await self.load_chatbot(chatbot_id)
+            try:
+                config = await self.load_chatbot(chatbot_id)
+            except SamtaleError as exc:  # removed since the turn (or its config is broken): skip its turns
+                logger.warning("no analytics for %d turn(s) of chatbot %s: %s", len(turns), chatbot_id, exc.message)
+                continue
             topics = await self._topics(config, turns, behind=behind)
             signals = [
                 TurnSignals(
@@ -274,8 +279,25 @@ class AnalyticsWorker:
         await self._write(rows)
 
     async def _write(self, rows: list[dict[str, Any]]) -> None:
-        """Insert the rows with their assistant message ids, and mark the turns before them."""
+        """Insert the rows with their assistant message ids, and mark the turns before them.
+
+        A turn whose conversation was removed meanwhile (a shopper's erasure, retention) is left out.
+        """
+        if not rows:
+            return
         async with self.db.engine.begin() as conn:
+            present = set(
+                (
+                    await conn.execute(
+                        select(ConversationSession.id).where(
+                            ConversationSession.id.in_(sorted({row["session_id"] for row in rows}))
+                        )
+                    )
+                ).scalars()
+            )
+            rows = [row for row in rows if row["session_id"] in present]
+            if not rows:
+                return
             streams = [row["streaming_session_id"] for row in rows]
             found = await conn.execute(
                 select(Message.streaming_session_id, Message.id).where(

@@ -136,3 +136,26 @@ async def test_a_worker_that_is_behind_classifies_and_scores_offline(
     assert len(rows) == 150
     assert {(row.topic, row.topic_source, row.score_source) for row in rows} == {("delivery", "keywords", "heuristic")}
     assert len(llm.chat_requests) == asked_before  # the model was not asked about the backlog
+
+
+async def test_turns_of_an_erased_conversation_or_a_removed_chatbot_are_left_out(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    await add_chatbot(services, id="butik", name="Butik", topics=shop_topics_document()["topics"])
+    kept = await conversation(client, "Hvad koster fragten?", chatbot="butik")
+    await analysed(services)
+
+    def turn(session_id: str, stream: str, chatbot_id: str = "butik") -> TurnFacts:
+        return TurnFacts(
+            chatbot_id=chatbot_id, session_id=session_id, streaming_session_id=stream, user_id="anna",
+            question="Min rabatkode virker ikke", answer="Prøv igen.", language="da", status="ok",
+            error_category=None, flow_type="main", route_key="main", speculative_hit=None, ttft_ms=None,
+            best_score=None, sources=0, order_shown=False, started_at=datetime.now(UTC),
+        )  # fmt: skip
+
+    await services.analytics.process(
+        [turn("erased-conversation", "gone-1"), turn(kept["session_id"], "kept-1"), turn("x", "gone-2", "no-such-bot")]
+    )
+
+    streams = {row.streaming_session_id for row in await analysed(services)}
+    assert "kept-1" in streams and not streams & {"gone-1", "gone-2"}
