@@ -16,6 +16,7 @@ import httpx
 import typer
 from rich.console import Console
 
+from samtale.analytics.cli import analytics_app
 from samtale.conversation.cli import conversations_app
 from samtale.errors import SamtaleError
 from samtale.knowledge.cli import embedder_app, kb_app
@@ -47,6 +48,7 @@ app.add_typer(embedder_app, name="embedder")
 app.add_typer(orders_app, name="orders")
 app.add_typer(conversations_app, name="conversations")
 app.add_typer(routing_app, name="routing")
+app.add_typer(analytics_app, name="analytics")
 app.add_typer(templates_app, name="templates")
 
 console = Console(stderr=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from cachetools import TTLCache
 
+from samtale.analytics.worker import AnalyticsWorker, TurnFacts
 from samtale.chatbots.schema import ChatbotConfig, FlowConfig
 from samtale.chatbots.service import allowed_origins_by_chatbot, get_chatbot, identity_secret
 from samtale.conversation.recorder import TurnRecord, TurnRecorder
@@ -82,6 +83,7 @@ class Services:
     rate_limiter: RateLimiter = field(init=False)
     trusted_proxies: tuple[IPNetwork, ...] = field(init=False)
     origins: OriginRegistry = field(init=False)
+    analytics: AnalyticsWorker = field(init=False)
     _background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -94,6 +96,9 @@ class Services:
         )
         self.routers = RouterRegistry(embedder=self.embedder, settings=self.settings, http_client=self.pools.ai)
         self.recorder.on_written = self._after_turns
+        self.analytics = AnalyticsWorker(
+            db=self.db, settings=self.settings, load_chatbot=self.get_chatbot, provider_factory=self.provider_for
+        )
         self.files = build_file_storage(self.settings)
         self.rate_limiter = RateLimiter(
             redis_url=self.settings.redis_url, key_prefix=self.settings.rate_limit_key_prefix
@@ -189,6 +194,8 @@ class Services:
         register_stats_sources(pools=self.pools, caches=self.caches)
         register_active_streams(lambda: self.hub.active_count)
         self.recorder.start()
+        if self.settings.analytics_enabled:
+            self.analytics.start()
         if scheduler and self.settings.maintenance_enabled:
             self.scheduler = create_scheduler(
                 db=self.db,
@@ -282,6 +289,8 @@ class Services:
         return await self.trackers.tracker_for(chatbot, flow)
 
     async def _after_turns(self, batch: list[TurnRecord]) -> None:
+        if self.settings.analytics_enabled:
+            self.analytics.submit([turn_facts(record) for record in batch])
         for record in batch:
             observe_turn({**record.metrics.row(), "chatbot_id": record.chatbot_id})
             if record.error is not None:
@@ -305,6 +314,7 @@ class Services:
             await self.scheduler.shutdown()
         await self.conversation.drain()
         await self.recorder.close()
+        await self.analytics.close()
         await self.turn_locks.aclose()
         await self.rate_limiter.aclose()
         await self.files.aclose()
@@ -315,3 +325,29 @@ class Services:
         if isinstance(self.retriever.stores, StoreRegistry):
             await self.retriever.stores.aclose()
         await self.db.dispose()
+
+
+def turn_facts(record: TurnRecord) -> TurnFacts:
+    """What the analytics worker needs of a stored turn: the best retrieval score is the best
+    cosine similarity of the chunks used (their fused score when a store gives no cosine)."""
+    scores = [chunk.vector_score if chunk.vector_score is not None else chunk.score for chunk in record.context]
+    metrics = record.metrics
+    return TurnFacts(
+        chatbot_id=record.chatbot_id,
+        session_id=record.session_id,
+        streaming_session_id=record.streaming_session_id,
+        user_id=record.user_id,
+        question=record.user_text,
+        answer=record.assistant_text,
+        language=record.language,
+        status="ok" if record.status == "completed" else record.status,
+        error_category=record.error.category.value if record.error is not None else metrics.error_category,
+        flow_type=record.flow_type,
+        route_key=metrics.route_key,
+        speculative_hit=metrics.speculative_hit,
+        ttft_ms=metrics.ttft_ms,
+        best_score=max(scores) if scores else None,
+        sources=len(record.context),
+        order_shown=any(event.event == "order" for event in record.events),
+        started_at=record.started_at,
+    )

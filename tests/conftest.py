@@ -168,6 +168,9 @@ def make_settings(database_url: str, tmp_path: Path) -> SettingsFactory:
             "outbound_allow": ["127.0.0.0/8", "::1"],
             # Each test counts its own rate limits, also in the Redis the tests share.
             "rate_limit_key_prefix": f"test-limits-{uuid.uuid4().hex}",
+            # The analytics worker fits a topic classifier per chatbot (seconds of CPU): tests of
+            # analytics turn it on (tests/analytics), the others leave it off.
+            "analytics_enabled": False,
             **overrides,
         }
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

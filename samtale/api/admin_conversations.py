@@ -2,9 +2,11 @@
 
 Under ``/api/admin/chatbots/{chatbot_id}``:
 
-* ``GET /conversations?user_id=&from=&to=&flow=&cursor=&limit=``: by last activity, newest first;
+* ``GET /conversations?user_id=&from=&to=&flow=&topic=&score_min=&score_max=&feedback=&cursor=&limit=``:
+  by last activity, newest first;
 * ``GET /conversations/{conversation_id}``: every message with its sources, the turn's phase
-  timings and the order shown;
+  timings, the order shown, the shopper's rating and the turn's topic and score, and the
+  conversation's CSAT;
 * ``DELETE /users/{user_id}``: erase the shopper and everything stored of them (GDPR).
 
 A key that does not cover the chatbot in the path is 403; a conversation of another chatbot
@@ -17,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BeforeValidator
@@ -33,9 +35,11 @@ from samtale.api.schemas_conversations import (
 from samtale.chatbots.schema import FlowType
 from samtale.conversation.cursors import MAX_CURSOR_CHARS
 from samtale.conversation.erasure import erase_shopper
+from samtale.conversation.feedback import conversation_feedback
 from samtale.conversation.library import DEFAULT_PAGE, MAX_PAGE
 from samtale.conversation.search.messages import MAX_LIMIT, search_messages
 from samtale.conversation.staff import list_chatbot_conversations, load_chatbot_conversation
+from samtale.conversation.staff_filters import analytics_filters
 
 router = APIRouter(prefix="/api/admin/chatbots/{chatbot_id}", tags=["admin"])
 
@@ -74,10 +78,21 @@ async def staff_conversations(
             description=f"only conversations holding one of the {Q_MATCHES} messages that best match these words",
         ),
     ] = None,
+    topic: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="only with a turn of this topic")
+    ] = None,
+    score_min: Annotated[int | None, Query(ge=1, le=5, description="only with a turn scored at least this")] = None,
+    score_max: Annotated[int | None, Query(ge=1, le=5, description="only with a turn scored at most this")] = None,
+    feedback: Annotated[
+        Literal["up", "down"] | None, Query(description="only with an answer the shopper rated so")
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS, description="a page's next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
 ) -> FastJSONResponse:
     """The chatbot's conversations by last activity, newest first (never a deleted one).
+
+    ``topic``, ``score_min``/``score_max`` and ``feedback`` keep those with a turn that matches
+    (the analytics figures' drill-down).
 
     With ``q``, only the conversations of the messages a full-text search of the chatbot finds
     (the best :data:`Q_MATCHES`, in the chatbot's language, as ``…/messages/search`` ranks them),
@@ -100,6 +115,9 @@ async def staff_conversations(
         conversation_ids=conversation_ids,
         cursor=cursor,
         limit=limit,
+        where=analytics_filters(
+            chatbot_id=chatbot_id, topic=topic, score_min=score_min, score_max=score_max, feedback=feedback
+        ),
     )
     return FastJSONResponse({"conversations": page.conversations, "next_cursor": page.next_cursor})
 
@@ -118,8 +136,17 @@ async def staff_conversation(
     """One conversation: its messages with sources, flow, status, the turn's timings and order shown."""
     require_chatbot_access(key, chatbot_id)
     stored = await load_chatbot_conversation(db=services.db, chatbot_id=chatbot_id, conversation_id=conversation_id)
+    feedback = await conversation_feedback(db=services.db, chatbot_id=chatbot_id, conversation_id=conversation_id)
+    messages = [
+        {
+            **asdict(message),
+            "feedback": feedback.ratings.get(message.id),
+            "analytics": feedback.analytics.get(message.id),
+        }
+        for message in stored.messages
+    ]
     body: dict[str, Any] = asdict(stored.conversation)
-    body.update(chatbot_id=stored.chatbot_id, flows=stored.flows, messages=stored.messages)
+    body.update(chatbot_id=stored.chatbot_id, flows=stored.flows, messages=messages, csat=feedback.csat)
     return FastJSONResponse(body)
 
 

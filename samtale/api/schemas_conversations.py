@@ -6,6 +6,8 @@ Timestamps are ISO 8601 in UTC (``2026-12-03T13:25:05.123456+00:00``).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from samtale.conversation.events import OrderSummary
@@ -129,6 +131,32 @@ class TurnTimingsItem(BaseModel):
     tokens_per_s: float | None
 
 
+class MessageRatingItem(BaseModel):
+    """The shopper's rating of an answer (``POST /api/feedback``); ``comment`` is their own words."""
+
+    rating: Literal["up", "down"]
+    comment: str | None
+    updated_at: str = Field(description="ISO 8601")
+
+
+class MessageAnalyticsItem(BaseModel):
+    """The answer's topic and score (the analytics worker's ``conversation_analytics`` row)."""
+
+    topic: str | None
+    topic_confidence: float
+    topic_source: str = Field(description="keywords | examples | llm | none")
+    score: int = Field(description="1-5, the rubric of samtale.analytics.score")
+    score_source: str = Field(description="heuristic | llm | feedback")
+
+
+class CsatItem(BaseModel):
+    """The shopper's satisfaction with the conversation, 1-5."""
+
+    csat: int
+    comment: str | None
+    updated_at: str = Field(description="ISO 8601")
+
+
 class StaffMessageItem(BaseModel):
     """A stored message; an assistant message carries its turn's sources, timings and the order shown."""
 
@@ -145,6 +173,8 @@ class StaffMessageItem(BaseModel):
     sources: list[MessageSourceItem]
     timings: TurnTimingsItem | None
     order: OrderSummary | None = Field(description="the verified order the turn showed (its ``order`` event)")
+    feedback: MessageRatingItem | None = Field(description="the shopper's rating of this answer")
+    analytics: MessageAnalyticsItem | None = Field(description="topic and score, once the worker analysed the turn")
 
 
 class StaffConversationResponse(StaffConversationItem):
@@ -153,6 +183,7 @@ class StaffConversationResponse(StaffConversationItem):
     chatbot_id: str
     flows: list[str] = Field(description="the flow types of its messages, in first-use order")
     messages: list[StaffMessageItem]
+    csat: CsatItem | None = Field(description="the shopper's CSAT of the conversation")
 
 
 class ErasureResponse(BaseModel):

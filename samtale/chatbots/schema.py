@@ -190,6 +190,39 @@ class RateLimitSettings(BaseModel):
         return value
 
 
+class TopicConfig(BaseModel):
+    """One entry of a chatbot's ``topics:`` list: what analytics files a shopper's question under.
+
+    Attributes:
+        name: the topic's key (``order_status``, ``returns_refunds`` …), unique in the chatbot.
+        description: what belongs to the topic, in plain words (shown to an LLM classifier and
+            embedded offline).
+        examples: example questions in the chatbot's languages (English and Danish for the
+            shipped ``shop-topics``); the offline classifier is fitted on them.
+        keywords: regular expressions (case-insensitive, ``re.search``) that point at the topic
+            without doubt; a match outweighs the examples (see ``samtale.analytics.topics``).
+
+    A plain string in the YAML (``topics: [delivery, returns]``) is a topic with that name only.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str = ""
+    examples: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords_compile(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"topic keyword {pattern!r} is not a valid regular expression: {exc}") from None
+        return value
+
+
 class IntegrationConfig(BaseModel):
     """An outside system (order API, vector store, WhatsApp account). Secrets stay out of exports."""
 
@@ -224,7 +257,10 @@ class ChatbotConfig(BaseModel):
     flows: list[FlowConfig] = Field(default_factory=lambda: [FlowConfig(type="main")])
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     integrations: list[IntegrationConfig] = Field(default_factory=list)
-    topics: list[str] = Field(default_factory=list)
+    topics: list[TopicConfig] = Field(
+        default_factory=list,
+        description="what analytics files each question under (name, description, examples, keywords)",
+    )
     substitutions: dict[str, str] = Field(default_factory=dict)
     retention_days: int | None = Field(
         default=None,
@@ -258,6 +294,13 @@ class ChatbotConfig(BaseModel):
     def _origins(cls, values: list[str]) -> list[str]:
         return [normalize_origin(value) for value in values]
 
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _topic_names(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [{"name": item} if isinstance(item, str) else item for item in value]
+        return value
+
     @field_validator("identity_secret")
     @classmethod
     def _strong_identity_secret(cls, value: str | None) -> str | None:
@@ -289,6 +332,9 @@ class ChatbotConfig(BaseModel):
             keys[flow.key] = flow.type
             if flow.prompt is not None and flow.prompt not in self.prompts:
                 raise ValueError(f"flow '{flow.type}' names prompt '{flow.prompt}', which is not in `prompts`")
+        topic_names = [topic.name for topic in self.topics]
+        if len(set(topic_names)) != len(topic_names):
+            raise ValueError("a topic name is used twice in `topics`")
         names = {integration.name for integration in self.integrations}
         for flow in self.flows:
             if flow.integration is not None and flow.integration not in names:

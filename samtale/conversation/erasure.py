@@ -13,7 +13,8 @@ Both uses run in one transaction:
 * :func:`erase_shopper` (``DELETE /api/admin/chatbots/{chatbot_id}/users/{user_id}``): every
   conversation of the shopper (soft-deleted ones included), their messages, edits, context
   chunks, streams and stream events, processing metrics and error-log rows of their turns,
-  their memories, and the ``users`` row. Erasing a shopper with nothing stored removes nothing (not an error).
+  their turns' analytics, ratings and CSAT, their memories, and the ``users`` row. Erasing a
+  shopper with nothing stored removes nothing (not an error).
 * :func:`remove_conversations` (the retention job, :mod:`samtale.conversation.retention`): the
   same for a list of conversations, leaving the shopper's row.
 
@@ -39,12 +40,15 @@ from samtale.files.storage import FileStorage
 from samtale.storage.db import Database
 from samtale.storage.models import (
     ContextChunkUsed,
+    ConversationAnalytics,
+    ConversationCsat,
     ConversationProcessingMetrics,
     ConversationSession,
     ErrorLog,
     Memory,
     Message,
     MessageEdit,
+    MessageFeedback,
     Shopper,
     StreamingEvent,
     StreamingSession,
@@ -145,6 +149,24 @@ SHOPPER_DATA: tuple[ShopperTable, ...] = (
         ),
     ),
     ShopperTable("error_logs", _error_logs),
+    ShopperTable(
+        "conversation_analytics",
+        lambda s: delete(ConversationAnalytics).where(
+            ConversationAnalytics.session_id.in_(s.conversation_ids), ConversationAnalytics.chatbot_id == s.chatbot_id
+        ),
+    ),
+    ShopperTable(
+        "message_feedback",
+        lambda s: delete(MessageFeedback).where(
+            MessageFeedback.session_id.in_(s.conversation_ids), MessageFeedback.chatbot_id == s.chatbot_id
+        ),
+    ),
+    ShopperTable(
+        "conversation_csat",
+        lambda s: delete(ConversationCsat).where(
+            ConversationCsat.session_id.in_(s.conversation_ids), ConversationCsat.chatbot_id == s.chatbot_id
+        ),
+    ),
     ShopperTable(
         "processing_metrics",
         lambda s: delete(ConversationProcessingMetrics).where(

@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, Table, exists, select
+from sqlalchemy import ColumnElement, Select, Table, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from samtale.conversation.access import ConversationNotFoundError
@@ -220,6 +220,7 @@ async def list_chatbot_conversations(
     conversation_ids: Sequence[str] | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_PAGE,
+    where: Sequence[ColumnElement[bool]] = (),
 ) -> StaffConversationPage:
     """A chatbot's conversations by last activity, newest first.
 
@@ -229,6 +230,7 @@ async def list_chatbot_conversations(
         since, until: last activity on or after ``since`` and on or before ``until`` (UTC days).
         flow: only conversations with a message of this flow type (``main``, ``apiflow``…).
         conversation_ids: only these conversations (the list's ``q``: those a message search found).
+        where: more clauses on the conversation (``staff_filters.analytics_filters``).
         cursor: the previous page's ``next_cursor``. limit: 1..100, default 20.
 
     Raises:
@@ -242,7 +244,7 @@ async def list_chatbot_conversations(
     after = decode_cursor(cursor, kind="a")
     query = _staff_query(
         chatbot_id=chatbot_id, user_id=user_id, since=since, until=until, flow=flow, conversation_ids=conversation_ids
-    )
+    ).where(*where)
     if after is not None:
         query = query.where(
             CS.last_message_at <= after.last_message_at,

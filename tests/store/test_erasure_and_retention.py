@@ -27,22 +27,33 @@ from samtale.knowledge.ingest import ingest_paths
 from samtale.llm.fake import FakeLLMServer
 from samtale.observability.maintenance import purge_old_streams
 from samtale.services import Services
+from samtale.settings import Settings
 from samtale.storage.models import (
     ContextChunkUsed,
+    ConversationAnalytics,
+    ConversationCsat,
     ConversationProcessingMetrics,
     ConversationSession,
     ErrorLog,
     MaintenanceRun,
     Message,
     MessageEdit,
+    MessageFeedback,
     Shopper,
     StreamingEvent,
     StreamingSession,
 )
+from tests.conftest import SettingsFactory
 from tests.conversation.helpers import add_chatbot
 from tests.store.helpers import SECRET, conforms, conversation, identity, say, shop, token
 
 POLICIES = Path(samtale.demo.__file__).parent / "policies.en.md"
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    # The analytics worker on: a shopper's turns' analytics, ratings and CSAT are theirs too.
+    return make_settings(analytics_enabled=True, analytics_embedder="none")
 
 
 @pytest.fixture
@@ -69,6 +80,9 @@ async def rows_of(services: Services, session_ids: list[str]) -> dict[str, int]:
         "streaming_events": select(func.count()).where(StreamingEvent.streaming_session_id.in_(streams)),
         "processing_metrics": select(func.count()).where(ConversationProcessingMetrics.session_id.in_(session_ids)),
         "error_logs": select(func.count()).where(ErrorLog.context["streaming_session_id"].as_string().in_(streams)),
+        "conversation_analytics": select(func.count()).where(ConversationAnalytics.session_id.in_(session_ids)),
+        "message_feedback": select(func.count()).where(MessageFeedback.session_id.in_(session_ids)),
+        "conversation_csat": select(func.count()).where(ConversationCsat.session_id.in_(session_ids)),
     }
     async with services.db.session() as session:
         return {name: int((await session.execute(query)).scalar_one()) for name, query in queries.items()}
@@ -103,6 +117,15 @@ async def test_erasing_a_shopper_removes_everything_stored_of_them_and_says_what
         headers=token(policy),
     )
     assert edited.status_code == 200
+    rated = await client.post(
+        "/api/feedback", json={"message_id": messages[1]["id"], "rating": "down"}, headers=token(policy)
+    )
+    scored = await client.post(
+        "/api/feedback", json={"session_id": policy["session_id"], "csat": 2}, headers=token(policy)
+    )
+    assert (rated.status_code, scored.status_code) == (200, 200)
+    await services.recorder.flush()
+    await services.analytics.flush()
     assert (
         await client.delete(f"/api/conversations/{forgotten['session_id']}", headers=token(forgotten))
     ).status_code == 204
@@ -111,6 +134,7 @@ async def test_erasing_a_shopper_removes_everything_stored_of_them_and_says_what
     assert held["conversations"] == 3 and held["messages"] == 8 and held["message_edits"] == 1
     assert held["context_chunks"] > 0 and held["streaming_events"] > 0 and held["error_logs"] == 1
     assert held["processing_metrics"] == 4 and held["streaming_sessions"] == 4
+    assert held["conversation_analytics"] == 4 and held["message_feedback"] == 1 and held["conversation_csat"] == 1
     bob_before = await rows_of(services, [bobs["session_id"]])
     # Anna sent a photo of a damaged parcel; Bob sent one too.
     photo = b"\xff\xd8\xff\xe0 a damaged parcel \xff\xd9"

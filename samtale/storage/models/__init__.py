@@ -1,5 +1,6 @@
 """All tables, imported here so Alembic and ``Base.metadata`` see every one."""
 
+from samtale.storage.models.analytics import ConversationAnalytics, ConversationCsat, MessageFeedback
 from samtale.storage.models.chatbots import ApiKey, Chatbot, Integration, PromptTemplate
 from samtale.storage.models.conversation import (
     ContextChunkUsed,
@@ -32,6 +33,8 @@ __all__ = [
     "ApiKey",
     "Chatbot",
     "ContextChunkUsed",
+    "ConversationAnalytics",
+    "ConversationCsat",
     "ConversationProcessingMetrics",
     "ConversationSession",
     "EmbeddingCacheEntry",
@@ -45,6 +48,7 @@ __all__ = [
     "Memory",
     "Message",
     "MessageEdit",
+    "MessageFeedback",
     "PromptTemplate",
     "Shopper",
     "StreamingEvent",
