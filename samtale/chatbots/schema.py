@@ -156,6 +156,26 @@ class MemorySettings(BaseModel):
     top_k: int = Field(default=3, ge=1, le=10)
 
 
+class ImageSettings(BaseModel):
+    """The ``images:`` block: how a chatbot with ``image_enabled: true`` takes a shopper's photo.
+
+    Attributes:
+        max_bytes: the largest image this chatbot accepts, bytes; None = ``SAMTALE_IMAGE_MAX_BYTES``
+            (10 MB). It can only lower the process limit, which bounds every request's body.
+        prompt: the name of the template in ``prompts`` the vision model is asked with; None =
+            a template named ``image`` when there is one, else the built-in one in the chatbot's
+            language (``samtale.images.describe.DEFAULT_IMAGE_PROMPTS``).
+        llm: the vision model, over the chatbot's ``llm`` (its ``provider`` must be ``openai`` or
+            ``flowise``: the offline answerer sees no image and says so).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_bytes: int | None = Field(default=None, gt=0, le=50 * 1024 * 1024)
+    prompt: str | None = None
+    llm: LLMSettings | None = None
+
+
 class IntegrationConfig(BaseModel):
     """An outside system (order API, vector store, WhatsApp account). Secrets stay out of exports."""
 
@@ -181,6 +201,7 @@ class ChatbotConfig(BaseModel):
     language: Language = "en"
     description: str | None = None
     image_enabled: bool = False
+    images: ImageSettings = Field(default_factory=ImageSettings)
     allowed_origins: list[str] = Field(default_factory=list)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     prompts: dict[str, str] = Field(default_factory=dict)
@@ -246,6 +267,8 @@ class ChatbotConfig(BaseModel):
             keys[flow.key] = flow.type
             if flow.prompt is not None and flow.prompt not in self.prompts:
                 raise ValueError(f"flow '{flow.type}' names prompt '{flow.prompt}', which is not in `prompts`")
+        if self.images.prompt is not None and self.images.prompt not in self.prompts:
+            raise ValueError(f"images.prompt names prompt '{self.images.prompt}', which is not in `prompts`")
         names = {integration.name for integration in self.integrations}
         for flow in self.flows:
             if flow.integration is not None and flow.integration not in names:

@@ -1,0 +1,64 @@
+"""A chatbot that takes images stores the normalised photo once per retried upload; one that does
+not refuses it with 403; a photo over the chatbot's limit is 413 before anything is decoded."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from samtale.api.errors import status_for
+from samtale.files.service import load_file
+from samtale.images.errors import ImagesDisabledError, ImageTooLargeError
+from samtale.images.service import accept_image, decode_base64_image
+from samtale.services import Services
+from tests.conversation.helpers import add_chatbot
+from tests.images.photos import GPS_IFD, jpeg_with_gps, photo
+
+
+@pytest.fixture(scope="module")
+def gps_photo() -> bytes:
+    return jpeg_with_gps(photo("coffee.png"), orientation=1)
+
+
+async def test_a_retried_upload_is_stored_once_and_what_is_stored_has_no_exif(
+    services: Services, gps_photo: bytes
+) -> None:
+    shop = await add_chatbot(services, id="photoshop", name="Photo Shop", image_enabled=True)
+    settings = services.settings
+    first = await accept_image(
+        db=services.db, storage=services.files, settings=settings, chatbot=shop, data=gps_photo, name="cup.jpg"
+    )
+    again = await accept_image(
+        db=services.db, storage=services.files, settings=settings, chatbot=shop, data=gps_photo, name="cup.jpg"
+    )
+    assert not first.reused and again.reused and again.file.id == first.file.id
+    assert (first.file.width, first.file.height) == (600, 400) and first.file.mime == "image/jpeg"
+    loaded = await load_file(db=services.db, storage=services.files, chatbot_id="photoshop", file_id=first.file.id)
+    stored = Image.open(io.BytesIO(loaded.data))
+    assert not stored.getexif().get_ifd(GPS_IFD) and len(stored.getexif()) == 0
+
+
+async def test_a_chatbot_without_images_refuses_with_403_and_its_own_limit_gives_413(
+    services: Services, gps_photo: bytes
+) -> None:
+    closed = await add_chatbot(services, id="textonly", name="Text Only")
+    with pytest.raises(ImagesDisabledError) as refused:
+        await accept_image(
+            db=services.db, storage=services.files, settings=services.settings, chatbot=closed, data=gps_photo, name="x"
+        )
+    assert status_for(refused.value) == 403
+    small = await add_chatbot(services, id="small", name="Small", image_enabled=True, images={"max_bytes": 1000})
+    with pytest.raises(ImageTooLargeError) as too_big:
+        await accept_image(
+            db=services.db, storage=services.files, settings=services.settings, chatbot=small, data=gps_photo, name="x"
+        )
+    assert status_for(too_big.value) == 413 and too_big.value.details["limit_bytes"] == 1000
+
+
+def test_base64_and_data_urls_decode_and_are_bounded_before_decoding() -> None:
+    assert decode_base64_image("aGVsbG8=", limit_bytes=10) == b"hello"
+    assert decode_base64_image("data:image/jpeg;base64,aGVsbG8=", limit_bytes=10) == b"hello"
+    with pytest.raises(ImageTooLargeError):
+        decode_base64_image("A" * 4000, limit_bytes=1000)
