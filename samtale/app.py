@@ -16,6 +16,7 @@ from samtale.api import (
     conversation,
     conversations,
     health,
+    images,
     knowledge,
     memories,
     monitoring,
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(search.router)
     app.include_router(memories.router)
     app.include_router(conversation.router)
+    app.include_router(images.router)
     # A fixed path under /api/conversations/ (e.g. /search) must be included before this router,
     # whose /api/conversations/{conversation_id} would take it otherwise.
     app.include_router(conversations.router)

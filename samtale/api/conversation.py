@@ -217,7 +217,7 @@ async def conversation_config(chatbot_id: str, services: ServicesDep) -> FastJSO
                 "name": chatbot.name,
                 "language": chatbot.language,
                 "language_name": {"en": "english", "da": "danish"}[chatbot.language],
-                "image_enabled": False,
+                "image_enabled": chatbot.image_enabled,
                 "flows": [{"flow_type": flow.type, "route_key": flow.key} for flow in chatbot.flows],
                 "topKSettings": {flow.type: flow.top_k for flow in chatbot.flows if flow.knowledge_index},
                 "streaming": {"sse": True, "polling": True, "heartbeat_s": services.settings.stream_heartbeat_s},
