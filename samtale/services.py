@@ -27,6 +27,7 @@ from samtale.conversation.turn_lock import LocalTurnLocks, RedisTurnLocks, TurnL
 from samtale.files.factory import build_file_storage
 from samtale.files.storage import FileStorage
 from samtale.http.pools import HttpPools, PoolsConfig
+from samtale.images.describe import ImageDescriber
 from samtale.knowledge.embedders import Embedder, build_embedder
 from samtale.knowledge.jobs import KnowledgeJobs
 from samtale.knowledge.retrieval import Retriever, fusion_weights
@@ -109,6 +110,9 @@ class Services:
             identity_secret=self.identity_secret_for,
             persist_wait_s=self.settings.turn_persist_wait_s,
             lock_ttl_s=self.settings.turn_lock_ttl_s,
+            images=ImageDescriber(
+                db=self.db, storage=self.files, provider_factory=self.provider_for, retries=self.settings.llm_retries
+            ),
         )
         self.knowledge_jobs = KnowledgeJobs(
             db=self.db,

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from samtale.api.deps import OptionalApiKeyDep, ServicesDep, SessionTokenDep, require_chatbot_access
 from samtale.api.errors import error_responses
+from samtale.api.images import turn_image
 from samtale.api.responses import FastJSONResponse
 from samtale.api.schemas import (
     ConversationConfigResponse,
@@ -23,7 +24,7 @@ from samtale.api.schemas import (
 from samtale.api.schemas_sse import ANSWER_EVENTS_DESCRIPTION, answer_stream_content
 from samtale.chatbots.apikeys import ApiKeyInfo
 from samtale.conversation.access import Credentials
-from samtale.errors import AuthError, InputError, PermissionDeniedError, UnsupportedMediaError
+from samtale.errors import AuthError, InputError, PermissionDeniedError
 from samtale.streaming.hub import StreamEvent, StreamNotFoundError, hash_token
 from samtale.streaming.sse import SSE_HEADERS, EventSourceResponse, sse_from_events, sse_from_stream
 
@@ -40,7 +41,7 @@ MAX_WAIT_S = 30.0
             "description": "the ids and URLs of the answer (JSON), or with `Accept: text/event-stream` the answer's "
             "server-sent events (headers `X-Session-Id`, `X-Streaming-Session-Id`)",
         },
-        **error_responses(401, 404, 409, 413, 415, 422, 503),
+        **error_responses(401, 403, 404, 409, 413, 415, 422, 503),
     },
 )
 async def process_message(
@@ -57,11 +58,18 @@ async def process_message(
     stored ``session_id`` needs its session token (``X-Session-Token`` or ``session_token``) or
     the shopper's verified identity (``X-User-Hash`` or ``user_hash``): 401 without either, 404
     when they do not fit, 409 ``turn_in_progress`` while the conversation's previous message is
-    still being answered.
+    still being answered. An image (``image_data`` inline, or the ``file_id`` of an upload) is
+    refused as ``/api/upload-image`` refuses it (403, 413, 415, 422); its description streams as
+    the ``image`` event before the answer.
     """
     received = time.perf_counter()
-    if body.image_data is not None:
-        raise UnsupportedMediaError("image messages are not supported by this deployment yet; send text only")
+    image = await turn_image(
+        services=services,
+        chatbot_id=body.chatbot_id,
+        session_id=body.session_id,
+        image_data=body.image_data,
+        file_id=body.file_id,
+    )
     handle = await services.conversation.start_turn(
         chatbot_id=body.chatbot_id,
         user_id=body.user_id,
@@ -70,6 +78,7 @@ async def process_message(
         credentials=Credentials(session_token=token or body.session_token, user_hash=x_user_hash or body.user_hash),
         client_history=[(item.role, item.content) for item in body.conversation_history],
         received_at=received,
+        image=image,
     )
     stream = handle.stream
     if "text/event-stream" in request.headers.get("accept", ""):

@@ -21,11 +21,20 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from samtale.api.deps import OptionalApiKeyDep, ServicesDep, SessionTokenDep
 from samtale.api.errors import error_responses
 from samtale.api.responses import FastJSONResponse
-from samtale.api.schemas_images import UploadImageRequest, UploadImageResponse
+from samtale.api.schemas_images import ImageDataIn, UploadImageRequest, UploadImageResponse
 from samtale.conversation.images import open_image, upload_conversation
+from samtale.conversation.turn import TurnImage
 from samtale.errors import InputError, PermissionDeniedError, UnsupportedMediaError
 from samtale.images.errors import ImageTooLargeError
-from samtale.images.service import AcceptedImage, accept_image, decode_base64_image, max_image_bytes, require_images
+from samtale.images.service import (
+    AcceptedImage,
+    accept_image,
+    decode_base64_image,
+    image_for_turn,
+    max_image_bytes,
+    require_images,
+)
+from samtale.services import Services
 from samtale.settings import Settings
 
 router = APIRouter(prefix="/api", tags=["images"])
@@ -216,6 +225,47 @@ async def _parse_form(request: Request, limit: int) -> tuple[dict[str, str | Non
         value = form.get(key)
         fields[key] = value if isinstance(value, str) and value else None
     return fields, upload
+
+
+async def turn_image(
+    *,
+    services: Services,
+    chatbot_id: str,
+    session_id: str | None,
+    image_data: ImageDataIn | None,
+    file_id: str | None,
+) -> TurnImage | None:
+    """The image a ``process-message`` body carries: ``image_data`` inline (validated, normalised
+    and stored now, like an upload) or the ``file_id`` of an upload of this conversation (or one
+    made before it); None without either.
+
+    Raises:
+        InputError: both given (422). ImagesDisabledError (403), ImageTooLargeError (413),
+        UnsupportedImageError (415), InvalidImageError (422), FileNotFoundInStoreError (404).
+    """
+    if image_data is None and file_id is None:
+        return None
+    if image_data is not None and file_id is not None:
+        raise InputError("send image_data or file_id, not both", details={"field": "file_id"})
+    chatbot = await services.get_chatbot(chatbot_id)
+    require_images(chatbot)
+    if file_id is not None:
+        return TurnImage(
+            file=await image_for_turn(db=services.db, chatbot=chatbot, file_id=file_id, session_id=session_id)
+        )
+    assert image_data is not None
+    data = decode_base64_image(
+        image_data.data, limit_bytes=max_image_bytes(chatbot=chatbot, settings=services.settings)
+    )
+    accepted = await accept_image(
+        db=services.db,
+        storage=services.files,
+        settings=services.settings,
+        chatbot=chatbot,
+        data=data,
+        name=image_data.name,
+    )
+    return TurnImage(file=accepted.file, frames=accepted.image.frames if accepted.image is not None else 1)
 
 
 @router.get(

@@ -121,8 +121,8 @@ class TurnTimingsItem(BaseModel):
     status: str
     error_category: str | None
     phases_ms: dict[str, float | None] = Field(
-        description="config_ms, routing_ms, retrieval_ms, order_ms, prompt_ms, llm_ttft_ms, stream_ms, persist_ms, "
-        "ttft_ms, total_ms (null: the phase did not run)"
+        description="config_ms, image_ms, routing_ms, retrieval_ms, order_ms, prompt_ms, llm_ttft_ms, stream_ms, "
+        "persist_ms, ttft_ms, total_ms (null: the phase did not run)"
     )
     prompt_tokens: int
     completion_tokens: int

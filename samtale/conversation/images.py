@@ -11,6 +11,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Table, bindparam, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from samtale.conversation.access import ConversationNotFoundError, token_matches
 from samtale.conversation.sessions import SessionReader
 from samtale.errors import AuthError
@@ -19,6 +24,48 @@ from samtale.files.service import load_file
 from samtale.files.storage import FileStorage
 from samtale.files.types import LoadedFile
 from samtale.storage.db import Database
+from samtale.storage.models import UploadedFile
+
+
+def _files_table() -> Table:
+    table = UploadedFile.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+FILES = _files_table()
+
+_ATTACH = (
+    update(FILES)
+    .where(FILES.c.id == bindparam("b_file_id"), FILES.c.chatbot_id == bindparam("b_chatbot_id"))
+    .values(
+        message_id=bindparam("b_message_id"),
+        conversation_session_id=bindparam("b_session_id"),
+        processed=bindparam("b_processed"),
+        description=bindparam("b_description"),
+    )
+)
+"""Link one file to the message that carried it (an ``executemany`` over a batch's messages)."""
+
+
+async def attach_turn_images(conn: AsyncConnection, messages: list[dict[str, Any]]) -> None:
+    """Link each user message's image (``extra["image"]["file_id"]``) to the message and its
+    conversation, with its description (``processed`` when a model or the cache gave one), in the
+    recorder's transaction right after the messages are inserted."""
+    rows = [
+        {
+            "b_file_id": image["file_id"],
+            "b_chatbot_id": message["chatbot_id"],
+            "b_message_id": message["id"],
+            "b_session_id": message["session_id"],
+            "b_processed": image["source"] != "none",
+            "b_description": image["description"] or None,
+        }
+        for message in messages
+        if message["role"] == "user" and (image := message["extra"].get("image")) is not None
+    ]
+    if rows:
+        await conn.execute(_ATTACH, rows)
 
 
 async def upload_conversation(

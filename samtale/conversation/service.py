@@ -1,10 +1,8 @@
 """The conversation service: accepts a shopper's message, starts its turn, serves its events.
 
-:meth:`ConversationService.start_turn` does only what must happen before the caller gets the
-ids (load the cached chatbot config, check the conversation session, create the stream, and
-route the message, so the response names the decided flow) and leaves everything else to the
-turn task. Routing runs inside the turn task (the query embedding in a worker thread, the
-likely flow's retrieval already started); ``start_turn`` only waits for the decision.
+:meth:`ConversationService.start_turn` loads the cached config, checks the session, creates the
+stream and waits for the turn task's routing decision (query embedding in a thread, the likely
+flow's retrieval already started), so the response names the flow; the rest is the turn task's.
 
 Continuing a conversation (issue 13): the turn takes the conversation's turn lock
 (:mod:`samtale.conversation.turn_lock`; 409 ``turn_in_progress`` while another turn generates),
@@ -13,8 +11,8 @@ token or verified ``user_hash``, :mod:`samtale.conversation.access`) and takes i
 the per-process cache only when the cached version and stamp equal the row's ``message_count``
 and ``updated_at`` (:mod:`samtale.conversation.sessions`; an edited message changes the
 stamp). The lock is released once the recorder has stored the turn, so the next turn, on any
-worker, reads it. A new conversation costs no database query before its first token; once it is
-stored, its title may be summarised by the LLM (:mod:`samtale.conversation.llm_titles`).
+worker, reads it. A new conversation costs no database query before its first token; once stored,
+its title may be summarised (:mod:`samtale.conversation.llm_titles`). A photo: :mod:`~.steps.image`.
 """
 
 from __future__ import annotations
@@ -47,6 +45,7 @@ from samtale.conversation.turn import (
     RouterFactory,
     TrackerFactory,
     TurnDependencies,
+    TurnImage,
     TurnInput,
 )
 from samtale.conversation.turn_lock import (
@@ -58,16 +57,11 @@ from samtale.conversation.turn_lock import (
     acquire_turn,
 )
 from samtale.errors import InputError, PayloadTooLargeError
+from samtale.images.describe import ImageDescriber
 from samtale.knowledge.retrieval import Retriever
 from samtale.storage.base import new_id, utcnow
 from samtale.storage.db import Database
-from samtale.streaming.hub import (
-    Stream,
-    StreamHub,
-    StreamView,
-    hash_token,
-    new_session_token,
-)
+from samtale.streaming.hub import Stream, StreamHub, StreamView, hash_token, new_session_token
 
 __all__ = ["HISTORY_TURNS", "ConversationNotFoundError", "ConversationService", "StoredStream", "TurnHandle"]
 
@@ -108,6 +102,7 @@ class ConversationService:
             stored once its answer has ended.
         lock_ttl_s: the longest a turn waits for its own turn to be stored before releasing
             its lock anyway (the lock's lease).
+        images: describes messages' images (``samtale.images.describe``); None describes none.
     """
 
     def __init__(
@@ -127,6 +122,7 @@ class ConversationService:
         identity_secret: IdentitySecretLoader | None = None,
         persist_wait_s: float = 5.0,
         lock_ttl_s: float = DEFAULT_TTL_S,
+        images: ImageDescriber | None = None,
     ) -> None:
         self.db = db
         self.hub = hub
@@ -147,6 +143,7 @@ class ConversationService:
             llm_retries=llm_retries,
             order_attempts=OrderAttemptStore(db=db),
             memories=memory_recaller(db=db),
+            images=images,
         )
         self._first_turn_deps = dataclasses.replace(self._deps, submit=self._submit_new_session)
         self.titles = TitleSummariser(db=db, provider_factory=provider_factory)
@@ -167,6 +164,7 @@ class ConversationService:
         credentials: Credentials | None = None,
         client_history: list[tuple[str, str]] | None = None,
         received_at: float | None = None,
+        image: TurnImage | None = None,
     ) -> TurnHandle:
         """Accept a message, route it, and start answering it in the background.
 
@@ -184,6 +182,7 @@ class ConversationService:
             client_history: history sent by the widget (seed field ``conversation_history``);
                 used instead of the stored history when given.
             received_at: ``time.perf_counter()`` when the request arrived (for TTFT).
+            image: the message's stored photo (``message`` may then be empty).
 
         Raises:
             InputError: empty message. PayloadTooLargeError: message too long.
@@ -195,7 +194,7 @@ class ConversationService:
         """
         received = time.perf_counter() if received_at is None else received_at
         text = message.strip()
-        if not text:
+        if not text and image is None:
             raise InputError("message_text must not be empty", details={"field": "message_text"})
         if len(message) > self.max_message_chars:
             raise PayloadTooLargeError(
@@ -251,6 +250,7 @@ class ConversationService:
                 started_at=utcnow(),
                 token_hash=holder.token_hash,
                 verified=verified,
+                image=image,
             )
             routed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
             task = asyncio.create_task(

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from samtale.chatbots.schema import ChatbotConfig, FlowConfig
 from samtale.conversation.events import PublicMetrics
 from samtale.errors import ErrorCategory
+from samtale.files.types import FileInfo
+from samtale.images.describe import ImageDescriber, ImageDescription
 from samtale.knowledge.retrieval import Retrieval, Retriever
 from samtale.knowledge.types import ContextChunk
 from samtale.llm.base import LLMProvider
@@ -76,11 +78,21 @@ class NewMemory:
     importance: int = 3
 
 
+@dataclass(frozen=True, slots=True)
+class TurnImage:
+    """The stored image a message carries (``samtale.images.service``): its ``files`` row, and the
+    upload's frame count (more than 1: an animated image, described by its first frame)."""
+
+    file: FileInfo
+    frames: int = 1
+
+
 @dataclass(slots=True)
 class TurnInput:
     """What a turn starts from. Times are ``time.perf_counter()`` seconds; ``config_ms`` is
     the time it took to load the chatbot's config, in milliseconds. ``token_hash`` is the
-    SHA-256 of the stream's session token; ``verified`` says the shopper's ``user_hash`` verified."""
+    SHA-256 of the stream's session token; ``verified`` says the shopper's ``user_hash`` verified;
+    ``image`` is the message's photo, if it has one (``question`` may then be empty)."""
 
     chatbot: ChatbotConfig
     user_id: str
@@ -93,6 +105,7 @@ class TurnInput:
     started_at: datetime
     token_hash: str
     verified: bool = False
+    image: TurnImage | None = None
 
 
 @dataclass(slots=True)
@@ -110,6 +123,7 @@ class TurnMetrics:
     status: str = "ok"
     error_category: str | None = None
     config_ms: float = 0.0
+    image_ms: float | None = None
     routing_ms: float = 0.0
     retrieval_ms: float = 0.0
     order_ms: float = 0.0
@@ -131,6 +145,8 @@ class TurnMetrics:
         """The timings the ``end`` event shows: each ``*_ms`` rounded to µs, ``tokens_per_s`` to
         0.1, a phase that did not run left out; ``order_ms`` and ``persist_ms`` stay internal."""
         public: PublicMetrics = {"config_ms": round(self.config_ms, 3), "routing_ms": round(self.routing_ms, 3)}
+        if self.image_ms is not None:
+            public["image_ms"] = round(self.image_ms, 3)
         public["retrieval_ms"] = round(self.retrieval_ms, 3)
         public["prompt_ms"] = round(self.prompt_ms, 3)
         if self.llm_ttft_ms is not None:
@@ -165,8 +181,9 @@ class TurnContext:
 
     ``answer_parts`` is the streamed text piece by piece (after substitutions); ``context`` the
     chunks the answer is grounded in; ``order`` the verified order as JSON; ``memories`` the
-    shopper's recalled memories; ``answered`` is set by a step that streamed the whole answer
-    itself (a fixed order reply), so later steps skip.
+    shopper's recalled memories; ``image`` the description of the message's photo;
+    ``answered`` is set by a step that streamed the whole answer itself (a fixed order reply),
+    so later steps skip.
     ``routed`` resolves with the decided flow type for the process-message response.
     """
 
@@ -181,6 +198,7 @@ class TurnContext:
     order: dict[str, Any] | None = None
     context: list[ContextChunk] = field(default_factory=list)
     memories: list[RecalledMemory] = field(default_factory=list)
+    image: ImageDescription | None = None
     answer_parts: list[str] = field(default_factory=list)
     answered: bool = False
     status: str = "completed"
@@ -203,6 +221,14 @@ class TurnContext:
     def chatbot(self) -> ChatbotConfig:
         """The turn's chatbot."""
         return self.turn.chatbot
+
+    @property
+    def search_text(self) -> str:
+        """What routing and retrieval search with: the question, and the image's description
+        when there is one (a photo of a wine label finds that wine)."""
+        if self.image is None or not self.image.description:
+            return self.turn.question
+        return f"{self.turn.question}\n{self.image.description}".strip()
 
     def announce_flow(self) -> None:
         """Resolve ``routed`` with the flow type decided so far (idempotent)."""
@@ -227,6 +253,8 @@ class TurnDependencies:
             and shopper across conversations); None keeps the count in the conversation's state.
         memories: recalls a verified shopper's memories for a chatbot with ``memory.enabled``;
             None recalls nothing.
+        images: describes a message's image with the chatbot's vision model; None: a turn with
+            an image says it cannot look at it.
     """
 
     provider_factory: ProviderFactory
@@ -238,6 +266,7 @@ class TurnDependencies:
     max_failed_order_attempts: int = 5
     order_attempts: OrderAttemptStore | None = None
     memories: MemoryRecaller | None = None
+    images: ImageDescriber | None = None
 
 
 @dataclass(slots=True)
