@@ -23,6 +23,7 @@ from samtale.api import (
     search,
     template_builder,
 )
+from samtale.api.body_limit import BodyLimitMiddleware, process_message_bound
 from samtale.api.errors import install_error_handlers
 from samtale.api.responses import FastJSONResponse
 from samtale.observability.logging import configure_logging
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["*"],
         )
+    app.add_middleware(BodyLimitMiddleware, limit=process_message_bound(resolved))
     app.add_middleware(RequestMetricsMiddleware, worker_header=resolved.expose_worker_pid)
     install_error_handlers(app)
     app.include_router(health.router)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from samtale.api.body_limit import process_message_bound
 from samtale.chatbots.apikeys import create_api_key
 from samtale.services import Services
 from tests.conversation.helpers import add_chatbot, read_sse
@@ -149,3 +150,30 @@ async def test_an_11_mb_photo_is_refused_with_413_before_its_body_is_read(
     )
     assert streamed.status_code == 413
     assert len(sent) < len(big) // (1 << 20), "the body was read to its end"
+
+
+async def test_a_process_message_body_over_the_bound_is_413_unread(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    await add_chatbot(services, id="boundshop", name="Bound Shop", image_enabled=True)
+    bound = process_message_bound(services.settings)
+    declared = await client.post(
+        "/api/process-message", content=b"{" + b" " * bound + b"}", headers={"content-type": "application/json"}
+    )
+    assert declared.status_code == 413 and declared.json()["error"]["code"] == "payload_too_large"
+    sent: list[int] = []
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for index in range(bound // (1 << 20) + 4):
+            sent.append(index)
+            yield b" " * (1 << 20)
+
+    streamed = await client.post(
+        "/api/process-message", content=chunked(), headers={"content-type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert len(sent) <= bound // (1 << 20) + 2
+    fine = await client.post(
+        "/api/process-message", json={"user_id": "u", "chatbot_id": "boundshop", "message_text": "hello"}
+    )
+    assert fine.status_code == 200
