@@ -141,6 +141,12 @@ class Settings(BaseSettings):
         default=1568, ge=64, description="longest side of a stored image, pixels: larger ones are downscaled"
     )
     image_jpeg_quality: int = Field(default=85, ge=1, le=95, description="JPEG quality of a re-encoded image")
+    image_workers: int = Field(
+        default=0,
+        ge=0,
+        description="threads that decode and re-encode images at once; 0 = one less than the cores (at least 1), "
+        "so a burst of uploads always leaves a core to the event loop (bench/images.py)",
+    )
 
     # Uploaded files (issue 13): a local folder by default, or any S3-compatible object store
     file_storage: Literal["local", "s3"] = Field(

@@ -205,13 +205,20 @@ async def upload_image(request: Request, services: ServicesDep, token: SessionTo
     return FastJSONResponse(_response(accepted, chatbot_id=chatbot.id, session_id=session_id))
 
 
+class _InMemoryParser(MultiPartParser):
+    """Starlette's multipart parser with the file part kept in memory: the body is already bounded
+    (:func:`body_bound`), so it never spills to a temporary file (no disk write, no thread hop)."""
+
+    spool_max_size = 64 * 1024 * 1024
+
+
 async def _parse_form(request: Request, limit: int) -> tuple[dict[str, str | None], UploadFile]:
     """The form's text fields and its one ``file`` part, parsed from the counting stream.
 
     Raises:
         ImageTooLargeError: over ``limit``. InputError: a broken body, or no ``file`` part.
     """
-    parser = MultiPartParser(request.headers, _bounded(request, limit), max_files=1, max_fields=8, max_part_size=4096)
+    parser = _InMemoryParser(request.headers, _bounded(request, limit), max_files=1, max_fields=8, max_part_size=4096)
     try:
         form = await parser.parse()
     except MultiPartException as exc:

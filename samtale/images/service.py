@@ -13,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from samtale.chatbots.schema import ChatbotConfig
@@ -46,6 +49,28 @@ def limits_of(settings: Settings) -> ImageLimits:
         max_side_px=settings.image_max_side_px,
         jpeg_quality=settings.image_jpeg_quality,
     )
+
+
+def image_workers(settings: Settings) -> int:
+    """Threads for image work: ``SAMTALE_IMAGE_WORKERS``, or one less than the cores (at least 1)."""
+    return settings.image_workers or max(1, (os.cpu_count() or 2) - 1)
+
+
+@functools.cache
+def _executor(workers: int) -> ThreadPoolExecutor:
+    """The process's image threads (one pool per size; threads start on first use)."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="samtale-image")
+
+
+async def normalise_off_loop(data: bytes, *, settings: Settings) -> NormalisedImage:
+    """:func:`~samtale.images.normalise.normalise_image` in the image threads (:func:`image_workers`
+    of them: a burst of 20 uploads queues there instead of taking every core from the event loop).
+
+    Raises:
+        UnsupportedImageError, InvalidImageError: as ``normalise_image``.
+    """
+    work = functools.partial(normalise_image, data, limits=limits_of(settings))
+    return await asyncio.get_running_loop().run_in_executor(_executor(image_workers(settings)), work)
 
 
 def max_image_bytes(*, chatbot: ChatbotConfig, settings: Settings) -> int:
@@ -125,7 +150,7 @@ async def accept_image(
         raise _too_large(limit)
     if not data:
         raise InvalidImageError("the image is empty", details={"reason": "empty"})
-    image = await asyncio.to_thread(normalise_image, data, limits=limits_of(settings))
+    image = await normalise_off_loop(data, settings=settings)
     stored = await store_file(
         db=db,
         storage=storage,
