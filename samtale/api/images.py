@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -167,10 +168,8 @@ async def upload_image(request: Request, services: ServicesDep, token: SessionTo
         raw = b"".join([chunk async for chunk in _bounded(request, limit)])
         try:
             body = UploadImageRequest.model_validate_json(raw)
-        except ValidationError as exc:
-            raise InputError(
-                "the upload body is not the seed's JSON", details={"errors": exc.errors(include_url=False)}
-            ) from None
+        except ValidationError as exc:  # answered like any body FastAPI validates (422 invalid_input)
+            raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from None
         fields = {"chatbot_id": body.chatbot_id, "session_id": body.session_id, "session_token": body.session_token}
         name = body.image_data.name
     else:

@@ -29,6 +29,7 @@ from samtale.images.normalise import ImageLimits, NormalisedImage, normalise_ima
 from samtale.settings import Settings
 from samtale.storage.db import Database
 
+_URLSAFE = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 _DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?:;[\w=.+-]+)*?;base64,", re.ASCII)
 
 
@@ -102,17 +103,17 @@ def decode_base64_image(data: str, *, limit_bytes: int) -> bytes:
     match = _DATA_URL.match(text)
     if match is not None:
         text = text[match.end() :]
+    text = "".join(text.split())  # MIME base64 wraps lines
     if (len(text) // 4) * 3 > limit_bytes + 2:
         raise _too_large(limit_bytes)
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        try:  # URL-safe alphabet, as some clients send
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        except (binascii.Error, ValueError):
+        if not _URLSAFE.fullmatch(text):
             raise InvalidImageError(
                 "image_data.data is neither base64 nor a base64 data: URL", details={"reason": "not_base64"}
             ) from None
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))  # the URL-safe alphabet some clients send
     if len(raw) > limit_bytes:
         raise _too_large(limit_bytes)
     return raw

@@ -10,7 +10,7 @@ from PIL import Image
 
 from samtale.api.errors import status_for
 from samtale.files.service import load_file
-from samtale.images.errors import ImagesDisabledError, ImageTooLargeError
+from samtale.images.errors import ImagesDisabledError, ImageTooLargeError, InvalidImageError
 from samtale.images.service import accept_image, decode_base64_image
 from samtale.services import Services
 from tests.conversation.helpers import add_chatbot
@@ -62,3 +62,11 @@ def test_base64_and_data_urls_decode_and_are_bounded_before_decoding() -> None:
     assert decode_base64_image("data:image/jpeg;base64,aGVsbG8=", limit_bytes=10) == b"hello"
     with pytest.raises(ImageTooLargeError):
         decode_base64_image("A" * 4000, limit_bytes=1000)
+
+
+def test_a_body_that_is_not_base64_is_422_and_wrapped_or_url_safe_base64_is_read() -> None:
+    with pytest.raises(InvalidImageError) as refused:
+        decode_base64_image("!!! not base64 !!!", limit_bytes=1000)
+    assert refused.value.details["reason"] == "not_base64"
+    assert decode_base64_image("aGVs\nbG8=", limit_bytes=10) == b"hello"
+    assert decode_base64_image("-_8", limit_bytes=10) == b"\xfb\xff"
