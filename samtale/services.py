@@ -187,7 +187,10 @@ class Services:
                     "conversation_retention": self.settings.maintenance_conversation_retention_cron,
                 },
                 purge_conversations=lambda: purge_conversations(
-                    db=self.db, grace_days=self.settings.deleted_conversation_grace_days, files=self.files
+                    db=self.db,
+                    grace_days=self.settings.deleted_conversation_grace_days,
+                    files=self.files,
+                    unused_upload_hours=self.settings.unused_upload_hours,
                 ),
             )
             self.scheduler.start()

@@ -141,6 +141,12 @@ class Settings(BaseSettings):
         default=1568, ge=64, description="longest side of a stored image, pixels: larger ones are downscaled"
     )
     image_jpeg_quality: int = Field(default=85, ge=1, le=95, description="JPEG quality of a re-encoded image")
+    unused_upload_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="hours an uploaded file that no message carries is kept before the conversation_retention "
+        "job deletes it (an image uploaded for a message that was never sent)",
+    )
     image_workers: int = Field(
         default=0,
         ge=0,

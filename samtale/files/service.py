@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, delete, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -353,6 +354,24 @@ async def delete_files_of_conversations(
     if not files:
         return FilesDeleted()
     return await _delete(db=db, storage=storage, chatbot_id=chatbot_id, files=files)
+
+
+async def delete_unused_files(*, db: Database, storage: FileStorage, created_before: datetime) -> FilesDeleted:
+    """Delete every file no message carries that was stored before ``created_before`` (an image
+    uploaded for a message never sent), chatbot by chatbot, bytes then rows.
+
+    Raises:
+        FileStorageError: the backend failed; that chatbot's rows stay for the next run.
+    """
+    unused = await _select(db, UploadedFile.message_id.is_(None), UploadedFile.created_at < created_before)
+    by_chatbot: dict[str, list[FileInfo]] = {}
+    for info in unused:
+        by_chatbot.setdefault(info.chatbot_id, []).append(info)
+    files = size = 0
+    for chatbot_id, infos in sorted(by_chatbot.items()):
+        deleted = await _delete(db=db, storage=storage, chatbot_id=chatbot_id, files=infos)
+        files, size = files + deleted.files, size + deleted.size_bytes
+    return FilesDeleted(files=files, size_bytes=size)
 
 
 async def _select(db: Database, *conditions: ColumnElement[bool]) -> list[FileInfo]:

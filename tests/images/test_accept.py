@@ -70,3 +70,27 @@ def test_a_body_that_is_not_base64_is_422_and_wrapped_or_url_safe_base64_is_read
     assert refused.value.details["reason"] == "not_base64"
     assert decode_base64_image("aGVs\nbG8=", limit_bytes=10) == b"hello"
     assert decode_base64_image("-_8", limit_bytes=10) == b"\xfb\xff"
+
+
+async def test_an_upload_no_message_ever_carried_is_removed_by_the_retention_job_a_day_later(
+    services: Services, gps_photo: bytes
+) -> None:
+    from datetime import timedelta
+
+    from samtale.conversation.retention import purge_conversations
+    from samtale.files.errors import FileNotFoundInStoreError
+    from samtale.files.service import get_file
+    from samtale.storage.base import utcnow
+
+    shop = await add_chatbot(services, id="forgetful", name="Forgetful", image_enabled=True)
+    kept = await accept_image(
+        db=services.db, storage=services.files, settings=services.settings, chatbot=shop, data=gps_photo, name="a"
+    )
+    soon = await purge_conversations(db=services.db, grace_days=30, files=services.files, now=utcnow())
+    assert soon["unused_files"] == 0
+    later = utcnow() + timedelta(hours=25)
+    result = await purge_conversations(db=services.db, grace_days=30, files=services.files, now=later)
+    assert result["unused_files"] == 1
+    with pytest.raises(FileNotFoundInStoreError):
+        await get_file(db=services.db, chatbot_id="forgetful", file_id=kept.file.id)
+    assert not await services.files.exists(kept.file.storage_key)
