@@ -6,6 +6,8 @@ Timestamps are ISO 8601 in UTC (``2026-12-03T13:25:05.123456+00:00``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from samtale.conversation.events import OrderSummary
@@ -43,6 +45,11 @@ class ConversationMessage(BaseModel):
     content: str
     created_at: str = Field(description="ISO 8601")
     is_edited: bool
+    image: dict[str, Any] | None = Field(
+        default=None,
+        description="a user message's photo: {file_id, description, source, facts} as its image event had it "
+        "(read the picture from GET /api/files/{file_id})",
+    )
 
 
 class ConversationResponse(ConversationItem):

@@ -173,6 +173,10 @@ async def test_a_photo_of_a_wine_label_is_described_routed_retrieved_answered_an
     assert PHASE.labels("vinbar", "flow3", "image")._sum.get() > before  # type: ignore[attr-defined]
     token = {"X-Session-Token": started["session_token"]}
     assert (await client.get(uploaded["url"], headers=token)).status_code == 200
+    read_back = (await client.get(f"/api/conversations/{started['session_id']}", headers=token)).json()
+    asked, answered = read_back["messages"]
+    assert asked["image"]["file_id"] == uploaded["file_id"] and asked["image"]["description"] == LABEL
+    assert answered["image"] is None
     reused = await client.post(
         "/api/process-message",
         json={"user_id": "shopper-7", "chatbot_id": "vinbar", "message_text": "again", "file_id": uploaded["file_id"]},
