@@ -296,8 +296,9 @@ async def read_file(
     key: OptionalApiKeyDep,
 ) -> Response:
     """A stored image, as normalised (no metadata), for its conversation's session token
-    (``?token=`` or ``X-Session-Token``) or an API key of its chatbot; 404 for any other."""
-    chatbot_key = key is not None and key.covers(chatbot_id)
+    (``?token=`` or ``X-Session-Token``) or an admin API key covering its chatbot (403 for a key
+    that does not); 404 for any other token."""
+    chatbot_key = key is not None and key.is_admin and key.covers(chatbot_id)
     if key is not None and not chatbot_key and not token:
         raise PermissionDeniedError(f"this API key does not cover chatbot '{chatbot_id}'")
     loaded = await open_image(

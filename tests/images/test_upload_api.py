@@ -76,6 +76,9 @@ async def test_a_photo_uploaded_into_a_conversation_comes_back_normalised_to_its
     assert wrong.status_code == 404 and wrong.json()["error"]["code"] == "file_not_found"
     admin = await create_api_key(db=services.db, name="ops", is_admin=True, chatbot_id="camshop")
     assert (await client.get(answer["url"], headers={"Authorization": f"Bearer {admin}"})).status_code == 200
+    other_key = await create_api_key(db=services.db, name="other", is_admin=True, chatbot_id="othershop")
+    refused = await client.get(answer["url"], headers={"Authorization": f"Bearer {other_key}"})
+    assert refused.status_code == 403
     elsewhere = await client.get(f"/api/files/{answer['file_id']}?chatbot_id=othershop", headers=token)
     assert elsewhere.status_code == 404
 
