@@ -196,6 +196,9 @@ async def test_the_same_photo_again_is_described_from_the_store_and_a_broken_bot
         _, events = await send(client, message_text="It came like this", image_data=inline(photos["box"]))
         assert data_of(events, "image")["source"] == "model" and data_of(events, "flow")["route_key"] == "main"
         assert [source["title"] for source in data_of(events, "sources")["sources"]] == ["Damaged goods"]
+        _, alone = await send(client, image_data=inline(photos["box"]))  # a photo without text
+        assert data_of(alone, "image")["source"] == "cache"
+        assert llm.chat_requests[-1].json["messages"][-1]["content"] == "What can you tell me about this photo?"
         await services.conversation.drain()
         seen = len(llm.images_seen)
         _, again = await send(client, message_text="Same box", image_data=inline(photos["box"]))

@@ -12,7 +12,7 @@ import time
 from samtale.conversation.events import EventName
 from samtale.conversation.failures import TurnStoppedError
 from samtale.conversation.prompts import build_messages
-from samtale.conversation.steps.image import unseen_notice
+from samtale.conversation.steps.image import photo_question, unseen_notice
 from samtale.conversation.substitutions import StreamingReplacer
 from samtale.conversation.turn import TurnContext, TurnDependencies
 from samtale.llm.base import GenerationRequest, TextDelta, Usage, stream_with_retries, word_pieces
@@ -35,10 +35,11 @@ async def run(ctx: TurnContext, deps: TurnDependencies) -> None:
         stream_fixed_reply(ctx, notice)  # a photo alone that cannot be looked at: say so, ask
         return
     started = time.perf_counter()
+    question = ctx.turn.question or photo_question(ctx)
     messages = build_messages(
         chatbot=chatbot,
         flow=flow,
-        question=ctx.turn.question,
+        question=question,
         history=ctx.turn.history,
         context=ctx.context,
         order=ctx.order,
@@ -48,7 +49,7 @@ async def run(ctx: TurnContext, deps: TurnDependencies) -> None:
     llm = chatbot.llm.merged(flow.llm)
     request = GenerationRequest(
         messages=messages,
-        question=ctx.turn.question,
+        question=question,
         language=chatbot.language,
         context=ctx.context,
         order=ctx.order,

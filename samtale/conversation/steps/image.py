@@ -74,6 +74,15 @@ async def run(ctx: TurnContext, deps: TurnDependencies) -> None:
     ctx.stream.emit(EventName.IMAGE, cast(ImageData, described.as_event()))
 
 
+PHOTO_QUESTION = {"en": "What can you tell me about this photo?", "da": "Hvad kan du fortælle om dette billede?"}
+"""The question the model is asked for a photo sent without text (the stored message stays empty)."""
+
+
+def photo_question(ctx: TurnContext) -> str:
+    """:data:`PHOTO_QUESTION` in the chatbot's language (a photo sent without text)."""
+    return PHOTO_QUESTION[ctx.chatbot.language]
+
+
 def unseen_notice(ctx: TurnContext) -> str | None:
     """The sentence the answer starts with when the image could not be looked at, else None."""
     if ctx.image is None or ctx.image.source != "none":
