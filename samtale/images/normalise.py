@@ -14,7 +14,9 @@ Rules (issue 14; seed 001 "File Type Validation", "Size Limits"):
 * A file that cannot be decoded to its end (truncated, corrupt) is ``InvalidImageError`` (422).
 
 Normalisation, in this order: the first frame of an animated GIF or WebP (reported in
-``frames``); the EXIF orientation applied (``ImageOps.exif_transpose``); palette, CMYK, 16-bit,
+``frames``); the EXIF orientation applied (``ImageOps.exif_transpose``); an embedded ICC profile
+(a phone's Display P3, a CMYK print profile) applied to convert to sRGB (LittleCMS, ``ImageCms``)
+before the profile is dropped; palette, CMYK, 16-bit,
 float and bilevel images converted to 8-bit RGB or L (RGBA when a real alpha channel remains);
 downscaled so the longest side is at most ``max_side_px`` (Lanczos); re-encoded with no metadata
 at all (EXIF with GPS positions and camera serials, XMP, IPTC, ICC profiles and PNG text chunks
@@ -30,7 +32,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from samtale.images.errors import InvalidImageError, UnsupportedImageError
 
@@ -165,12 +167,18 @@ def normalise_image(data: bytes, *, limits: ImageLimits) -> NormalisedImage:
         try:
             image.load()  # the first frame
             orientation = int(image.getexif().get(EXIF_ORIENTATION, 1))
+            icc = image.info.get("icc_profile")
             upright = ImageOps.exif_transpose(image)
         except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
             raise _damaged(source_format) from exc
-    converted = _eight_bit(upright)
-    downscaled = max(converted.size) > limits.max_side_px
-    if downscaled:
+    downscaled = max(upright.size) > limits.max_side_px
+    converted = upright
+    if isinstance(icc, bytes) and icc and converted.mode in ("RGB", "CMYK"):
+        if downscaled:  # the colour transform on the smaller image
+            converted.thumbnail((limits.max_side_px, limits.max_side_px), Image.Resampling.LANCZOS)
+        converted = _to_srgb(converted, icc)
+    converted = _eight_bit(converted)
+    if max(converted.size) > limits.max_side_px:
         converted.thumbnail((limits.max_side_px, limits.max_side_px), Image.Resampling.LANCZOS)
     encoded, mime = _encode(converted, quality=limits.jpeg_quality)
     return NormalisedImage(
@@ -209,6 +217,21 @@ def _draft(image: Image.Image, max_side_px: int) -> None:
     ratio = max_side_px / max(width, height)
     if ratio < 1:
         image.draft(image.mode, (math.ceil(width * ratio), math.ceil(height * ratio)))
+
+
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _to_srgb(image: Image.Image, icc: bytes) -> Image.Image:
+    """``image`` (RGB or CMYK) converted from its embedded ICC profile to sRGB RGB, so that its colours
+    survive dropping the profile (a phone's Display P3, a print shop's CMYK); unchanged when the
+    profile cannot be read (the naive conversion follows)."""
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return image
+    return converted if converted is not None else image
 
 
 def _eight_bit(image: Image.Image) -> Image.Image:

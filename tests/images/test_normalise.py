@@ -114,3 +114,17 @@ def test_an_image_just_over_the_pixel_limit_is_refused_before_it_is_decoded() ->
     with pytest.raises(InvalidImageError) as refused:
         normalise_image(tall, limits=ImageLimits(max_pixels=1_000_000))
     assert refused.value.details["reason"] == "too_many_pixels"
+
+
+def test_an_embedded_colour_profile_is_applied_to_srgb_then_dropped() -> None:
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    tagged = encoded(Image.new("RGB", (40, 30), (200, 40, 40)), "JPEG", icc_profile=srgb, quality=95)
+    kept = normalise_image(tagged, limits=LIMITS)
+    image = reopen(kept.data)
+    assert "icc_profile" not in image.info
+    red, green, blue = image.getpixel((5, 5))  # type: ignore[misc]
+    assert abs(red - 200) < 12 and abs(green - 40) < 12 and abs(blue - 40) < 12
+    broken = encoded(Image.new("RGB", (40, 30), (200, 40, 40)), "JPEG", icc_profile=b"not a profile")
+    assert "icc_profile" not in reopen(normalise_image(broken, limits=LIMITS).data).info
