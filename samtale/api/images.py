@@ -22,7 +22,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from samtale.api.deps import OptionalApiKeyDep, ServicesDep, SessionTokenDep
 from samtale.api.errors import error_responses
 from samtale.api.responses import FastJSONResponse
-from samtale.api.schemas_images import ImageDataIn, UploadImageRequest, UploadImageResponse
+from samtale.api.schemas_images import ImageDataIn, UploadImageForm, UploadImageRequest, UploadImageResponse
 from samtale.conversation.images import open_image, upload_conversation
 from samtale.conversation.turn import TurnImage
 from samtale.errors import InputError, PermissionDeniedError, UnsupportedMediaError
@@ -76,7 +76,7 @@ _UPLOAD_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["chatbot_id", "file"],
                     "properties": {
-                        "chatbot_id": {"type": "string", "maxLength": 64},
+                        "chatbot_id": {"type": "string", "minLength": 1, "maxLength": 64},
                         "file": {"type": "string", "format": "binary"},
                         "session_id": {"type": "string", "maxLength": 64},
                         "session_token": {"type": "string", "maxLength": 200},
@@ -211,11 +211,12 @@ class _InMemoryParser(MultiPartParser):
     spool_max_size = 64 * 1024 * 1024
 
 
-async def _parse_form(request: Request, limit: int) -> tuple[dict[str, str | None], UploadFile]:
+async def _parse_form(request: Request, limit: int) -> tuple[dict[str, Any], UploadFile]:
     """The form's text fields and its one ``file`` part, parsed from the counting stream.
 
     Raises:
         ImageTooLargeError: over ``limit``. InputError: a broken body, or no ``file`` part.
+        RequestValidationError: a text field is too long, or ``chatbot_id`` is missing (422).
     """
     parser = _InMemoryParser(request.headers, _bounded(request, limit), max_files=1, max_fields=8, max_part_size=4096)
     try:
@@ -226,11 +227,13 @@ async def _parse_form(request: Request, limit: int) -> tuple[dict[str, str | Non
     if not isinstance(upload, UploadFile):
         await form.close()
         raise InputError("the multipart body needs the image as its `file` part", details={"field": "file"})
-    fields: dict[str, str | None] = {}
-    for key in FORM_FIELDS:
-        value = form.get(key)
-        fields[key] = value if isinstance(value, str) and value else None
-    return fields, upload
+    values = {key: value for key in FORM_FIELDS if isinstance(value := form.get(key), str) and value}
+    try:
+        fields = UploadImageForm.model_validate(values)
+    except ValidationError as exc:
+        await form.close()
+        raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from None
+    return fields.model_dump(), upload
 
 
 async def turn_image(

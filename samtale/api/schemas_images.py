@@ -40,6 +40,15 @@ class UploadImageRequest(BaseModel):
     session_token: str | None = Field(default=None, max_length=200)
 
 
+class UploadImageForm(BaseModel):
+    """The text fields of ``POST /api/upload-image`` as ``multipart/form-data`` (beside its ``file``)."""
+
+    chatbot_id: str = Field(min_length=1, max_length=64)
+    session_id: str | None = Field(default=None, max_length=64)
+    session_token: str | None = Field(default=None, max_length=200)
+    message_text: str | None = Field(default=None, max_length=8000)
+
+
 class SourceImage(BaseModel):
     """What the upload itself was, before normalisation."""
 

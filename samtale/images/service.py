@@ -113,7 +113,12 @@ def decode_base64_image(data: str, *, limit_bytes: int) -> bytes:
             raise InvalidImageError(
                 "image_data.data is neither base64 nor a base64 data: URL", details={"reason": "not_base64"}
             ) from None
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))  # the URL-safe alphabet some clients send
+        try:  # the URL-safe alphabet some clients send
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        except (binascii.Error, ValueError):
+            raise InvalidImageError(
+                "image_data.data is not complete base64", details={"reason": "not_base64"}
+            ) from None
     if len(raw) > limit_bytes:
         raise _too_large(limit_bytes)
     return raw

@@ -180,3 +180,18 @@ async def test_a_process_message_body_over_the_bound_is_413_unread(
         "/api/process-message", json={"user_id": "u", "chatbot_id": "boundshop", "message_text": "hello"}
     )
     assert fine.status_code == 200
+
+
+async def test_form_fields_are_validated_like_json_ones_and_incomplete_base64_is_422(
+    client: httpx.AsyncClient, services: Services, pictures: dict[str, bytes]
+) -> None:
+    await add_chatbot(services, id="fields", name="Fields", image_enabled=True)
+    files = {"file": ("cat.png", pictures["chelsea"], "image/png")}
+    too_long = await client.post(
+        "/api/upload-image", data={"chatbot_id": "fields", "session_token": "0" * 201}, files=files
+    )
+    assert too_long.status_code == 422 and too_long.json()["error"]["code"] == "invalid_input"
+    missing = await client.post("/api/upload-image", data={}, files=files)
+    assert missing.status_code == 422
+    partial = await client.post("/api/upload-image", json={"chatbot_id": "fields", "image_data": {"data": "0"}})
+    assert partial.status_code == 422 and partial.json()["error"]["details"]["reason"] == "not_base64"
