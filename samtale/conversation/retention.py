@@ -27,11 +27,12 @@ from sqlalchemy import func, or_, select
 
 from samtale.chatbots.service import retention_days_by_chatbot
 from samtale.conversation.erasure import SHOPPER_DATA, remove_conversations
-from samtale.files.service import delete_files_of_conversations, delete_unused_files
+from samtale.files.service import delete_files, delete_files_of_conversations
 from samtale.files.storage import FileStorage
+from samtale.files.types import FileInfo
 from samtale.storage.base import utcnow
 from samtale.storage.db import Database
-from samtale.storage.models import ConversationSession
+from samtale.storage.models import ConversationSession, UploadedFile
 
 logger = logging.getLogger(__name__)
 CS = ConversationSession
@@ -90,9 +91,30 @@ async def purge_conversations(
         for key in totals:
             totals[key] += removed.get(key, 0)
     if files is not None:
-        unused = await delete_unused_files(
-            db=db, storage=files, created_before=now - timedelta(hours=unused_upload_hours)
-        )
-        totals["unused_files"] = unused.files
+        cutoff = now - timedelta(hours=unused_upload_hours)
+        totals["unused_files"] = await _delete_unused_files(db=db, storage=files, created_before=cutoff)
     logger.info("conversation retention removed %s", totals)
     return totals
+
+
+async def _delete_unused_files(*, db: Database, storage: FileStorage, created_before: datetime) -> int:
+    """Delete every file no message carries stored before ``created_before`` (an image uploaded for
+    a message never sent), chatbot by chatbot, bytes then rows; how many went.
+
+    Raises:
+        FileStorageError: the backend failed; that chatbot's rows stay for the next run.
+    """
+    async with db.session() as session:
+        rows = (
+            await session.scalars(
+                select(UploadedFile).where(UploadedFile.message_id.is_(None), UploadedFile.created_at < created_before)
+            )
+        ).all()
+        unused = [FileInfo.from_row(row) for row in rows]
+    by_chatbot: dict[str, list[FileInfo]] = {}
+    for info in unused:
+        by_chatbot.setdefault(info.chatbot_id, []).append(info)
+    removed = 0
+    for chatbot_id, infos in sorted(by_chatbot.items()):
+        removed += (await delete_files(db=db, storage=storage, chatbot_id=chatbot_id, files=infos)).files
+    return removed

@@ -23,7 +23,6 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, delete, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -290,7 +289,7 @@ async def delete_file(*, db: Database, storage: FileStorage, chatbot_id: str, fi
         FileNotFoundInStoreError: no such file for this chatbot. FileStorageError: the backend failed (the row stays).
     """
     info = await get_file(db=db, chatbot_id=chatbot_id, file_id=file_id)
-    return await _delete(db=db, storage=storage, chatbot_id=chatbot_id, files=[info])
+    return await delete_files(db=db, storage=storage, chatbot_id=chatbot_id, files=[info])
 
 
 async def delete_files_of_shopper(
@@ -319,7 +318,7 @@ async def delete_files_of_shopper(
         UploadedFile.chatbot_id == chatbot_id,
         or_(UploadedFile.shopper_id == shopper_id, UploadedFile.conversation_session_id.in_(of_shopper)),
     )
-    return await _delete(db=db, storage=storage, chatbot_id=chatbot_id, files=files)
+    return await delete_files(db=db, storage=storage, chatbot_id=chatbot_id, files=files)
 
 
 async def delete_files_of_conversation(
@@ -353,25 +352,7 @@ async def delete_files_of_conversations(
         )
     if not files:
         return FilesDeleted()
-    return await _delete(db=db, storage=storage, chatbot_id=chatbot_id, files=files)
-
-
-async def delete_unused_files(*, db: Database, storage: FileStorage, created_before: datetime) -> FilesDeleted:
-    """Delete every file no message carries that was stored before ``created_before`` (an image
-    uploaded for a message never sent), chatbot by chatbot, bytes then rows.
-
-    Raises:
-        FileStorageError: the backend failed; that chatbot's rows stay for the next run.
-    """
-    unused = await _select(db, UploadedFile.message_id.is_(None), UploadedFile.created_at < created_before)
-    by_chatbot: dict[str, list[FileInfo]] = {}
-    for info in unused:
-        by_chatbot.setdefault(info.chatbot_id, []).append(info)
-    files = size = 0
-    for chatbot_id, infos in sorted(by_chatbot.items()):
-        deleted = await _delete(db=db, storage=storage, chatbot_id=chatbot_id, files=infos)
-        files, size = files + deleted.files, size + deleted.size_bytes
-    return FilesDeleted(files=files, size_bytes=size)
+    return await delete_files(db=db, storage=storage, chatbot_id=chatbot_id, files=files)
 
 
 async def _select(db: Database, *conditions: ColumnElement[bool]) -> list[FileInfo]:
@@ -393,7 +374,9 @@ def _check_backend(storage: FileStorage, files: Iterable[FileInfo]) -> None:
         )
 
 
-async def _delete(*, db: Database, storage: FileStorage, chatbot_id: str, files: list[FileInfo]) -> FilesDeleted:
+async def delete_files(*, db: Database, storage: FileStorage, chatbot_id: str, files: list[FileInfo]) -> FilesDeleted:
+    """Delete these files of ``chatbot_id`` (rows read by the caller), bytes then rows; FileStorageError
+    when the backend fails (the rows stay, and the call can be repeated)."""
     if not files:
         return FilesDeleted()
     _check_backend(storage, files)
