@@ -81,8 +81,11 @@ def max_image_bytes(*, chatbot: ChatbotConfig, settings: Settings) -> int:
 
 
 def require_images(chatbot: ChatbotConfig) -> None:
-    """Raises:
-    ImagesDisabledError: the chatbot has ``image_enabled: false`` (403)."""
+    """Check that ``chatbot`` takes images.
+
+    Raises:
+        ImagesDisabledError: the chatbot has ``image_enabled: false`` (403).
+    """
     if not chatbot.image_enabled:
         raise ImagesDisabledError(
             f"chatbot {chatbot.id} does not accept images (image_enabled is false); send text only",
