@@ -18,13 +18,14 @@ from samtale.api import (
     conversations,
     feedback,
     health,
+    images,
     knowledge,
     memories,
     monitoring,
     search,
     template_builder,
 )
-from samtale.api.body_limits import BodyLimitMiddleware
+from samtale.api.body_limits import BodyLimitMiddleware, path_limits
 from samtale.api.cors import ChatbotCORSMiddleware
 from samtale.api.deps import declare_key_failure_limit
 from samtale.api.errors import install_error_handlers
@@ -71,7 +72,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.state.services = services
     app.add_middleware(ChatbotCORSMiddleware)
     app.add_middleware(
-        BodyLimitMiddleware, max_bytes=resolved.max_request_body_bytes, max_json_depth=resolved.max_json_depth
+        BodyLimitMiddleware,
+        max_bytes=resolved.max_request_body_bytes,
+        max_json_depth=resolved.max_json_depth,
+        limits_by_path=path_limits(resolved),
     )
     app.add_middleware(RequestMetricsMiddleware, worker_header=resolved.expose_worker_pid)
     install_error_handlers(app)
@@ -80,6 +84,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     # /api/conversations/{id}, which would take /api/conversations/search otherwise.
     for router in (
         conversation.router,
+        images.router,
         health.router,
         search.router,
         memories.router,

@@ -29,6 +29,7 @@ from samtale.files.factory import build_file_storage
 from samtale.files.storage import FileStorage
 from samtale.http.outbound_guard import OutboundPolicy
 from samtale.http.pools import HttpPools, PoolsConfig
+from samtale.images.describe import ImageDescriber
 from samtale.knowledge.embedders import Embedder, build_embedder
 from samtale.knowledge.jobs import KnowledgeJobs
 from samtale.knowledge.retrieval import Retriever, fusion_weights
@@ -129,6 +130,9 @@ class Services:
             persist_wait_s=self.settings.turn_persist_wait_s,
             lock_ttl_s=self.settings.turn_lock_ttl_s,
             rate_limiter=self.rate_limiter,
+            images=ImageDescriber(
+                db=self.db, storage=self.files, provider_factory=self.provider_for, retries=self.settings.llm_retries
+            ),
         )
         self.knowledge_jobs = KnowledgeJobs(
             db=self.db,
@@ -212,7 +216,10 @@ class Services:
                     "conversation_retention": self.settings.maintenance_conversation_retention_cron,
                 },
                 purge_conversations=lambda: purge_conversations(
-                    db=self.db, grace_days=self.settings.deleted_conversation_grace_days, files=self.files
+                    db=self.db,
+                    grace_days=self.settings.deleted_conversation_grace_days,
+                    files=self.files,
+                    unused_upload_hours=self.settings.unused_upload_hours,
                 ),
             )
             self.scheduler.start()

@@ -159,6 +159,36 @@ class Settings(BaseSettings):
         description="largest file ingested into a knowledge index (CLI and admin upload); larger files fail alone",
     )
 
+    # Images (issue 14, DESIGN section 12): limits and normalisation (samtale.images)
+    image_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="largest image accepted (seed: 10 MB), bytes; a request carrying more is refused with 413 "
+        "before its body is read; a chatbot's images.max_bytes may lower it, never raise it",
+    )
+    image_max_pixels: int = Field(
+        default=50_000_000,
+        gt=0,
+        description="width x height above which an image is refused as a decompression bomb (422), read from its "
+        "header before any pixel is decoded; below Pillow's own 89 MP",
+    )
+    image_max_side_px: int = Field(
+        default=1568, ge=64, description="longest side of a stored image, pixels: larger ones are downscaled"
+    )
+    image_jpeg_quality: int = Field(default=85, ge=1, le=95, description="JPEG quality of a re-encoded image")
+    unused_upload_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="hours an uploaded file that no message carries is kept before the conversation_retention "
+        "job deletes it (an image uploaded for a message that was never sent)",
+    )
+    image_workers: int = Field(
+        default=0,
+        ge=0,
+        description="threads that decode and re-encode images at once; 0 = one less than the cores (at least 1), "
+        "so a burst of uploads always leaves a core to the event loop (bench/images.py)",
+    )
+
     # Uploaded files (issue 13): a local folder by default, or any S3-compatible object store
     file_storage: Literal["local", "s3"] = Field(
         default="local", description="where uploaded files' bytes live: local = a folder, s3 = an S3-compatible bucket"

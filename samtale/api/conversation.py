@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from samtale.api.deps import ClientAddressDep, OptionalApiKeyDep, ServicesDep, SessionTokenDep, require_chatbot_access
 from samtale.api.errors import error_responses
+from samtale.api.images import turn_image
 from samtale.api.responses import FastJSONResponse
 from samtale.api.schemas import (
     ConversationConfigResponse,
@@ -23,7 +24,7 @@ from samtale.api.schemas import (
 from samtale.api.schemas_sse import ANSWER_EVENTS_DESCRIPTION, answer_stream_content
 from samtale.chatbots.apikeys import ApiKeyInfo
 from samtale.conversation.access import Credentials
-from samtale.errors import AuthError, InputError, PermissionDeniedError, UnsupportedMediaError
+from samtale.errors import AuthError, InputError, PermissionDeniedError
 from samtale.services import Services
 from samtale.streaming.hub import StreamEvent, StreamNotFoundError, hash_token
 from samtale.streaming.sse import SSE_HEADERS, EventSourceResponse, sse_from_events, sse_from_stream
@@ -60,13 +61,20 @@ async def process_message(
     the shopper's verified identity (``X-User-Hash`` or ``user_hash``): 401 without either, 404
     when they do not fit, 409 ``turn_in_progress`` while the conversation's previous message is
     still being answered, 429 over the chatbot's ``rate_limits`` (per address, shopper and
-    conversation; ``Retry-After`` says when to try again).
+    conversation; ``Retry-After`` says when to try again). An image (``image_data`` inline, or
+    the ``file_id`` of an upload) is refused as ``/api/upload-image`` refuses it (403, 413, 415,
+    422); its description streams as the ``image`` event before the answer.
     """
     received = time.perf_counter()
     await _check_origin(request, services, body.chatbot_id)
     await _count_turn(services=services, chatbot_id=body.chatbot_id, address=address, body=body)
-    if body.image_data is not None:
-        raise UnsupportedMediaError("image messages are not supported by this deployment yet; send text only")
+    image = await turn_image(
+        services=services,
+        chatbot_id=body.chatbot_id,
+        session_id=body.session_id,
+        image_data=body.image_data,
+        file_id=body.file_id,
+    )
     handle = await services.conversation.start_turn(
         chatbot_id=body.chatbot_id,
         user_id=body.user_id,
@@ -79,6 +87,7 @@ async def process_message(
         ),
         client_history=[(item.role, item.content) for item in body.conversation_history],
         received_at=received,
+        image=image,
     )
     stream = handle.stream
     if "text/event-stream" in request.headers.get("accept", ""):
@@ -262,7 +271,7 @@ async def conversation_config(chatbot_id: str, services: ServicesDep) -> FastJSO
                 "name": chatbot.name,
                 "language": chatbot.language,
                 "language_name": {"en": "english", "da": "danish"}[chatbot.language],
-                "image_enabled": False,
+                "image_enabled": chatbot.image_enabled,
                 "flows": [{"flow_type": flow.type, "route_key": flow.key} for flow in chatbot.flows],
                 "topKSettings": {flow.type: flow.top_k for flow in chatbot.flows if flow.knowledge_index},
                 "streaming": {"sse": True, "polling": True, "heartbeat_s": services.settings.stream_heartbeat_s},

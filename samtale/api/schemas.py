@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from samtale.api.schemas_images import ImageDataIn
 from samtale.conversation.events import EventData, EventName
 
 
@@ -32,8 +33,13 @@ class ProcessMessageRequest(BaseModel):
 
     user_id: str = Field(min_length=1, max_length=200)
     chatbot_id: str = Field(min_length=1, max_length=64)
-    message_text: str = Field(description="1 to 8,000 characters (longer: 413)")
-    image_data: dict[str, Any] | None = None
+    message_text: str = Field(
+        default="", description="1 to 8,000 characters (longer: 413); may be empty when an image is sent"
+    )
+    image_data: ImageDataIn | None = Field(default=None, description="an image sent inline (seed 002)")
+    file_id: str | None = Field(
+        default=None, max_length=36, description="an image from POST /api/upload-image of this conversation"
+    )
     conversation_history: list[HistoryItem] = Field(default_factory=list, max_length=100)
     session_id: str | None = Field(default=None, max_length=64)
     session_token: str | None = Field(

@@ -6,7 +6,7 @@ Timestamps are ISO 8601 in UTC (``2026-12-03T13:25:05.123456+00:00``).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -45,6 +45,11 @@ class ConversationMessage(BaseModel):
     content: str
     created_at: str = Field(description="ISO 8601")
     is_edited: bool
+    image: dict[str, Any] | None = Field(
+        default=None,
+        description="a user message's photo: {file_id, description, source, facts} as its image event had it "
+        "(read the picture from GET /api/files/{file_id})",
+    )
 
 
 class ConversationResponse(ConversationItem):
@@ -123,8 +128,8 @@ class TurnTimingsItem(BaseModel):
     status: str
     error_category: str | None
     phases_ms: dict[str, float | None] = Field(
-        description="config_ms, routing_ms, retrieval_ms, order_ms, prompt_ms, llm_ttft_ms, stream_ms, persist_ms, "
-        "ttft_ms, total_ms (null: the phase did not run)"
+        description="config_ms, image_ms, routing_ms, retrieval_ms, order_ms, prompt_ms, llm_ttft_ms, stream_ms, "
+        "persist_ms, ttft_ms, total_ms (null: the phase did not run)"
     )
     prompt_tokens: int
     completion_tokens: int

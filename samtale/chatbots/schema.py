@@ -158,6 +158,26 @@ class MemorySettings(BaseModel):
     top_k: int = Field(default=3, ge=1, le=10)
 
 
+class ImageSettings(BaseModel):
+    """The ``images:`` block: how a chatbot with ``image_enabled: true`` takes a shopper's photo.
+
+    Attributes:
+        max_bytes: the largest image this chatbot accepts, bytes; None = ``SAMTALE_IMAGE_MAX_BYTES``
+            (10 MB). It can only lower the process limit, which bounds every request's body.
+        prompt: the name of the template in ``prompts`` the vision model is asked with; None =
+            a template named ``image`` when there is one, else the built-in one in the chatbot's
+            language (``samtale.images.describe.DEFAULT_IMAGE_PROMPTS``).
+        llm: the vision model, over the chatbot's ``llm`` (its ``provider`` must be ``openai`` or
+            ``flowise``: the offline answerer sees no image and says so).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_bytes: int | None = Field(default=None, gt=0, le=50 * 1024 * 1024)
+    prompt: str | None = None
+    llm: LLMSettings | None = None
+
+
 class RateLimitSettings(BaseModel):
     """The ``rate_limits:`` block, each in the ``limits`` notation (``"20/minute"``,
     ``"100/day;10/minute"``). Over a limit a request is answered 429 with ``Retry-After``.
@@ -248,6 +268,7 @@ class ChatbotConfig(BaseModel):
     language: Language = "en"
     description: str | None = None
     image_enabled: bool = False
+    images: ImageSettings = Field(default_factory=ImageSettings)
     allowed_origins: list[str] = Field(
         default_factory=list,
         description="pages (scheme://host[:port], or *) whose browsers may call this chatbot's public endpoints",
@@ -332,6 +353,8 @@ class ChatbotConfig(BaseModel):
             keys[flow.key] = flow.type
             if flow.prompt is not None and flow.prompt not in self.prompts:
                 raise ValueError(f"flow '{flow.type}' names prompt '{flow.prompt}', which is not in `prompts`")
+        if self.images.prompt is not None and self.images.prompt not in self.prompts:
+            raise ValueError(f"images.prompt names prompt '{self.images.prompt}', which is not in `prompts`")
         topic_names = [topic.name for topic in self.topics]
         if len(set(topic_names)) != len(topic_names):
             raise ValueError("a topic name is used twice in `topics`")

@@ -6,7 +6,8 @@ costs no more than before, and the hub, the Redis mirror, the ``streaming_events
 polling endpoint keep handling JSON objects), checked by mypy where they are built, and
 described in OpenAPI through :data:`EVENT_PAYLOADS` (Pydantic reads ``TypedDict`` s).
 
-Wire order of one turn: ``start``, ``flow``, then ``order`` (a verified order) and/or
+Wire order of one turn: ``start``, ``image`` (the message's photo and its description, when it
+has one), ``flow``, then ``order`` (a verified order) and/or
 ``sources`` (the chunks used), ``memory`` (the shopper's recalled memories, when the chatbot
 enables ``memory`` and the shopper is verified), ``token`` … and finally ``end`` or ``error``;
 nothing follows the terminal event.
@@ -41,6 +42,8 @@ class EventName(StrEnum):
     """The verified order shown to the shopper: :class:`OrderData`."""
     MEMORY = "memory"
     """The shopper's memories recalled into the prompt: :class:`MemoryData`."""
+    IMAGE = "image"
+    """The shopper's image as the answer knows it: :class:`ImageData`."""
     TOKEN = "token"
     """A piece of the answer's text: :class:`TokenData`."""
     END = "end"
@@ -155,6 +158,33 @@ class MemoryData(TypedDict):
     created: NotRequired[RecalledMemoryData]
 
 
+class ImageFactsData(TypedDict):
+    """What the image's bytes say without a model: format (``jpeg`` | ``png``), pixels, bytes,
+    ``orientation`` (``landscape`` | ``portrait`` | ``square``); ``frames`` and ``note`` for an
+    animated upload (only its first frame is described)."""
+
+    format: str
+    width: int
+    height: int
+    bytes: int
+    orientation: str
+    frames: NotRequired[int]
+    note: NotRequired[str]
+
+
+class ImageData(TypedDict):
+    """``image``: the message's stored image and its description. ``source`` is ``model`` (the
+    vision model described it now), ``cache`` (the same image was described before) or ``none``
+    (no vision model, or it failed: ``description`` is empty, nothing is invented; ``reason``
+    says why)."""
+
+    file_id: str
+    description: str
+    source: str
+    facts: ImageFactsData
+    reason: NotRequired[str]
+
+
 class TokenData(TypedDict):
     """``token``: the next piece of the answer (after the chatbot's text substitutions)."""
 
@@ -173,6 +203,7 @@ class PublicMetrics(TypedDict, total=False):
     ``tokens_per_s``. A phase that did not run is absent."""
 
     config_ms: float
+    image_ms: float
     routing_ms: float
     retrieval_ms: float
     prompt_ms: float
@@ -200,7 +231,7 @@ class ErrorData(TypedDict):
     shopper_message: str
 
 
-EventData = StartData | FlowData | SourcesData | OrderData | MemoryData | TokenData | EndData | ErrorData
+EventData = StartData | FlowData | SourcesData | OrderData | MemoryData | ImageData | TokenData | EndData | ErrorData
 """Any event's payload."""
 
 EVENT_PAYLOADS: dict[EventName, type] = {
@@ -209,6 +240,7 @@ EVENT_PAYLOADS: dict[EventName, type] = {
     EventName.SOURCES: SourcesData,
     EventName.ORDER: OrderData,
     EventName.MEMORY: MemoryData,
+    EventName.IMAGE: ImageData,
     EventName.TOKEN: TokenData,
     EventName.END: EndData,
     EventName.ERROR: ErrorData,

@@ -90,7 +90,8 @@ class ConversationPage:
 
 @dataclass(frozen=True, slots=True)
 class ShopperMessage:
-    """A message as its shopper reads it back, in ``sequence`` order (1, 2, 3… per conversation)."""
+    """A message as its shopper reads it back, in ``sequence`` order (1, 2, 3… per conversation);
+    ``image``: the photo a user message carried (the ``image`` event's data), or None."""
 
     id: str
     sequence: int
@@ -98,6 +99,7 @@ class ShopperMessage:
     content: str
     created_at: datetime
     is_edited: bool
+    image: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +286,8 @@ async def open_conversation(
         messages = (
             await conn.execute(
                 select(
-                    Message.id, Message.sequence, Message.role, Message.content, Message.created_at, Message.is_edited
+                    *(Message.id, Message.sequence, Message.role, Message.content, Message.created_at),
+                    *(Message.is_edited, Message.extra),
                 )
                 .where(Message.session_id == conversation_id, Message.chatbot_id == row.chatbot_id)
                 .order_by(Message.sequence)
@@ -300,6 +303,7 @@ async def open_conversation(
                 content=m.content,
                 created_at=m.created_at,
                 is_edited=bool(m.is_edited),
+                image=(m.extra or {}).get("image"),
             )
             for m in messages
         ],

@@ -5,13 +5,14 @@ completed and recorded whether or not anyone is listening, and a reader that com
 resumes from its last event id. Every step is timed (milliseconds) into the turn's
 :class:`~samtale.conversation.turn.TurnMetrics`.
 
-Steps (:mod:`samtale.conversation.steps`), each ``run(ctx, deps)``: routing (with the likely
+Steps (:mod:`samtale.conversation.steps`), each ``run(ctx, deps)``: image (the message's photo
+described, when it has one), routing (with the likely
 flow's retrieval started speculatively), order (``apiflow`` flows), retrieval, memory (a
 verified shopper's memories, when the chatbot enables them), answer. A new
 step is a module and one line in :data:`STEPS`.
 
 Events, in order (:class:`~samtale.conversation.events.EventName`): ``start`` (emitted by the
-conversation service), ``flow``, ``order`` and/or ``sources``, ``memory``, ``token``…, then
+conversation service), ``image``, ``flow``, ``order`` and/or ``sources``, ``memory``, ``token``…, then
 ``end`` or ``error``.
 """
 
@@ -25,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from samtale.conversation.events import EventName
 from samtale.conversation.failures import OrderSystemUnavailableError, shopper_failure_message
 from samtale.conversation.recorder import TurnRecord
-from samtale.conversation.steps import answer, memory, order, retrieval, routing
+from samtale.conversation.steps import answer, image, memory, order, retrieval, routing
 from samtale.conversation.turn import TurnContext, TurnDependencies, TurnError, TurnInput, TurnResult
 from samtale.errors import ErrorCategory, SamtaleError
 from samtale.streaming.hub import Stream
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 Step = Callable[[TurnContext, TurnDependencies], Awaitable[None]]
 """A step of the turn: reads and fills the context, emits its events, raises ``SamtaleError`` to fail."""
 
-STEPS: tuple[Step, ...] = (routing.run, order.run, retrieval.run, memory.run, answer.run)
+STEPS: tuple[Step, ...] = (image.run, routing.run, order.run, retrieval.run, memory.run, answer.run)
 """The steps of a turn in order; a step that answers by itself (``ctx.answered``) ends the sequence."""
 
 
@@ -127,6 +128,7 @@ def _finish(ctx: TurnContext, deps: TurnDependencies) -> TurnResult:
         started_at=turn.started_at,
         verified=turn.verified,
         language=turn.chatbot.language,
+        user_extra={"image": ctx.image.as_event()} if ctx.image is not None else {},
     )
     deps.submit(record)
     return TurnResult(answer=answer_text, status=ctx.status, flow_type=ctx.flow.type, state=ctx.state, record=record)

@@ -9,7 +9,9 @@ Variables available to a template: ``chatbot`` (id, name, language), ``flow`` (t
 ``question``, ``language``, ``context`` (list of chunks: title, text, metadata, score, source),
 ``context_text`` (the chunks joined), ``order`` (the verified order summary or None),
 ``history`` (list of {role, content}), ``memories`` (the verified shopper's recalled memories,
-list of {question, answer}; empty unless the chatbot enables ``memory``).
+list of {question, answer}; empty unless the chatbot enables ``memory``), ``image`` (the
+message's photo: {description, source, facts}, or None; ``source`` ``none`` means it could not
+be looked at and ``description`` is empty).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ DEFAULT_SYSTEM_PROMPTS = {
         "{% if order %}\nThe shopper's verified order:\n{{ order | tojson }}\n{% endif %}"
         "{% if memories %}\nWhat the shopper asked you to remember about them:\n"
         "{% for memory in memories %}- {{ memory.question }} {{ memory.answer }}\n{% endfor %}{% endif %}"
+        "{% if image and image.description %}\nThe shopper sent a photo. An image model describes it as:\n"
+        "{{ image.description }}\n{% elif image %}\nThe shopper sent a photo that cannot be looked at here; "
+        "do not guess what it shows.\n{% endif %}"
         "{% if context_text %}\nShop information:\n{{ context_text }}\n{% endif %}"
     ),
     "da": (
@@ -43,6 +48,9 @@ DEFAULT_SYSTEM_PROMPTS = {
         "{% if order %}\nKundens bekræftede ordre:\n{{ order | tojson }}\n{% endif %}"
         "{% if memories %}\nHvad kunden har bedt dig huske om dem:\n"
         "{% for memory in memories %}- {{ memory.question }} {{ memory.answer }}\n{% endfor %}{% endif %}"
+        "{% if image and image.description %}\nKunden har sendt et billede. En billedmodel beskriver det sådan:\n"
+        "{{ image.description }}\n{% elif image %}\nKunden har sendt et billede, som ikke kan ses her; "
+        "gæt ikke på, hvad det viser.\n{% endif %}"
         "{% if context_text %}\nButikkens oplysninger:\n{{ context_text }}\n{% endif %}"
     ),
 }
@@ -97,10 +105,12 @@ def build_messages(
     context: Sequence[ContextChunk],
     order: Mapping[str, Any] | None,
     memories: Sequence[tuple[str, str]] = (),
+    image: Mapping[str, Any] | None = None,
 ) -> list[ChatMessage]:
     """The chat messages sent to the LLM: rendered system prompt, recent history, the question.
 
-    ``memories`` are the shopper's recalled memories as ``(question, answer)`` pairs.
+    ``memories`` are the shopper's recalled memories as ``(question, answer)`` pairs; ``image``
+    the message's photo as the ``image`` event has it (description, source, facts), or None.
 
     The flow's template is ``flow.prompt``, else a prompt named after the flow type, else the
     built-in default in the chatbot's language.
@@ -125,6 +135,7 @@ def build_messages(
         "order": dict(order) if order else None,
         "history": [{"role": role, "content": content} for role, content in history],
         "memories": [{"question": question, "answer": answer} for question, answer in memories],
+        "image": dict(image) if image is not None else None,
     }
     system = render_template(name=name, source=source, variables=variables)
     messages = [ChatMessage(role="system", content=system)]

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, select, update
 
+from samtale.conversation.images import attach_turn_images
 from samtale.conversation.search.indexing import MessageDocument, TitleDocument, index_messages, index_titles
 from samtale.conversation.shoppers import ShopperSeen, shopper_id, upsert_shoppers
 from samtale.conversation.stored_streams import event_rows as event_rows_of
@@ -76,7 +77,7 @@ class TurnRecord:
     shopper's ``verified_at``). ``written`` (optional) is resolved once the batch holding the
     turn is committed (True) or failed (False): the conversation service holds the turn lock
     until then. ``language`` is the chatbot's (``en`` | ``da``): the stemmer of the turn's
-    full-text entries.
+    full-text entries; ``user_extra`` the user message's ``extra`` (its image and description).
     """
 
     chatbot_id: str
@@ -99,6 +100,7 @@ class TurnRecord:
     verified: bool = False
     language: str = "en"
     written: asyncio.Future[bool] | None = None
+    user_extra: dict[str, Any] = field(default_factory=dict)
 
 
 class TurnRecorder:
@@ -297,7 +299,7 @@ class TurnRecorder:
                         "status": "ok",
                         "flow_type": record.flow_type,
                         "streaming_session_id": record.streaming_session_id,
-                        "extra": {},
+                        "extra": record.user_extra,
                         "language": record.language,
                         "created_at": record.started_at,
                     }
@@ -364,6 +366,7 @@ class TurnRecorder:
                     )
                 )
             await conn.execute(insert(MESSAGES), messages)
+            await attach_turn_images(conn, messages)
             await index_messages(conn, documents)
             await index_titles(
                 conn,

@@ -1,10 +1,8 @@
 """The conversation service: accepts a shopper's message, starts its turn, serves its events.
 
-:meth:`ConversationService.start_turn` does only what must happen before the caller gets the
-ids (load the cached chatbot config, check the conversation session, create the stream, and
-route the message, so the response names the decided flow) and leaves everything else to the
-turn task. Routing runs inside the turn task (the query embedding in a worker thread, the
-likely flow's retrieval already started); ``start_turn`` only waits for the decision.
+:meth:`ConversationService.start_turn` loads the cached config, checks the session, creates the
+stream and waits for the turn task's routing decision (query embedding in a thread, the likely
+flow's retrieval already started), so the response names the flow; the rest is the turn task's.
 
 Continuing a conversation (issue 13): the turn takes the conversation's turn lock
 (:mod:`samtale.conversation.turn_lock`; 409 ``turn_in_progress`` while another turn generates),
@@ -13,8 +11,8 @@ token or verified ``user_hash``, :mod:`samtale.conversation.access`) and takes i
 the per-process cache only when the cached version and stamp equal the row's ``message_count``
 and ``updated_at`` (:mod:`samtale.conversation.sessions`; an edited message changes the
 stamp). The lock is released once the recorder has stored the turn, so the next turn, on any
-worker, reads it. A new conversation costs no database query before its first token; once it is
-stored, its title may be summarised by the LLM (:mod:`samtale.conversation.llm_titles`).
+worker, reads it. A new conversation costs no database query before its first token; once stored,
+its title may be summarised (:mod:`samtale.conversation.llm_titles`). A photo: :mod:`~.steps.image`.
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from samtale.chatbots.schema import ChatbotConfig
@@ -47,6 +44,8 @@ from samtale.conversation.turn import (
     RouterFactory,
     TrackerFactory,
     TurnDependencies,
+    TurnHandle,
+    TurnImage,
     TurnInput,
 )
 from samtale.conversation.turn_lock import (
@@ -58,6 +57,7 @@ from samtale.conversation.turn_lock import (
     acquire_turn,
 )
 from samtale.errors import InputError, PayloadTooLargeError
+from samtale.images.describe import ImageDescriber
 from samtale.knowledge.retrieval import Retriever
 from samtale.security.rate_limits import RateLimiter
 from samtale.storage.base import new_id, utcnow
@@ -68,18 +68,6 @@ __all__ = ["HISTORY_TURNS", "ConversationNotFoundError", "ConversationService", 
 
 IdentitySecretLoader = Callable[[str], Awaitable[str | None]]
 """A chatbot's identity secret by chatbot id (None when it has none)."""
-
-
-@dataclass(slots=True)
-class TurnHandle:
-    """What the caller of :meth:`ConversationService.start_turn` gets back. ``session_token``
-    reads the turn's stream; it is the conversation's own token unless the turn was authorised
-    by a verified ``user_hash`` without it (then it is a token for this answer's stream only)."""
-
-    session_id: str
-    stream: Stream
-    session_token: str
-    flow_type: str
 
 
 class ConversationService:
@@ -104,6 +92,7 @@ class ConversationService:
         lock_ttl_s: the longest a turn waits for its own turn to be stored before releasing
             its lock anyway (the lock's lease).
         rate_limiter: counts failed order look-ups per client address; None: per shopper only.
+        images: describes messages' images (``samtale.images.describe``); None describes none.
     """
 
     def __init__(
@@ -124,6 +113,7 @@ class ConversationService:
         persist_wait_s: float = 5.0,
         lock_ttl_s: float = DEFAULT_TTL_S,
         rate_limiter: RateLimiter | None = None,
+        images: ImageDescriber | None = None,
     ) -> None:
         self.db = db
         self.hub = hub
@@ -145,6 +135,7 @@ class ConversationService:
             order_attempts=OrderAttemptStore(db=db),
             memories=memory_recaller(db=db),
             rate_limiter=rate_limiter,
+            images=images,
         )
         self._first_turn_deps = dataclasses.replace(self._deps, submit=self._submit_new_session)
         self.titles = TitleSummariser(db=db, provider_factory=provider_factory)
@@ -165,6 +156,7 @@ class ConversationService:
         credentials: Credentials | None = None,
         client_history: list[tuple[str, str]] | None = None,
         received_at: float | None = None,
+        image: TurnImage | None = None,
     ) -> TurnHandle:
         """Accept a message, route it, and start answering it in the background.
 
@@ -182,6 +174,7 @@ class ConversationService:
             client_history: history sent by the widget (seed field ``conversation_history``);
                 used instead of the stored history when given.
             received_at: ``time.perf_counter()`` when the request arrived (for TTFT).
+            image: the message's stored photo (``message`` may then be empty).
 
         Raises:
             InputError: empty message. PayloadTooLargeError: message too long.
@@ -193,7 +186,7 @@ class ConversationService:
         """
         received = time.perf_counter() if received_at is None else received_at
         text = message.strip()
-        if not text:
+        if not text and image is None:
             raise InputError("message_text must not be empty", details={"field": "message_text"})
         if len(message) > self.max_message_chars:
             raise PayloadTooLargeError(
@@ -250,6 +243,7 @@ class ConversationService:
                 token_hash=holder.token_hash,
                 verified=verified,
                 client_address=credentials.client_address,
+                image=image,
             )
             routed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
             task = asyncio.create_task(

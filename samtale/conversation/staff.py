@@ -55,6 +55,7 @@ CHUNKS = _table(ContextChunkUsed)
 
 TIMING_FIELDS = (
     "config_ms",
+    "image_ms",
     "routing_ms",
     "retrieval_ms",
     "order_ms",

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from samtale.chatbots.schema import ChatbotConfig, FlowConfig
 from samtale.conversation.events import PublicMetrics
 from samtale.errors import ErrorCategory
+from samtale.files.types import FileInfo
+from samtale.images.describe import ImageDescriber, ImageDescription
 from samtale.knowledge.retrieval import Retrieval, Retriever
 from samtale.knowledge.types import ContextChunk
 from samtale.llm.base import LLMProvider
@@ -77,11 +79,21 @@ class NewMemory:
     importance: int = 3
 
 
+@dataclass(frozen=True, slots=True)
+class TurnImage:
+    """The stored image a message carries (``samtale.images.service``): its ``files`` row, and the
+    upload's frame count (more than 1: an animated image, described by its first frame)."""
+
+    file: FileInfo
+    frames: int = 1
+
+
 @dataclass(slots=True)
 class TurnInput:
     """What a turn starts from. Times are ``time.perf_counter()`` seconds; ``config_ms`` is
     the time it took to load the chatbot's config, in milliseconds. ``token_hash`` is the
-    SHA-256 of the stream's session token; ``verified`` says the shopper's ``user_hash`` verified."""
+    SHA-256 of the stream's session token; ``verified`` says the shopper's ``user_hash`` verified;
+    ``image`` is the message's photo, if it has one (``question`` may then be empty)."""
 
     chatbot: ChatbotConfig
     user_id: str
@@ -95,6 +107,19 @@ class TurnInput:
     token_hash: str
     verified: bool = False
     client_address: str | None = None
+    image: TurnImage | None = None
+
+
+@dataclass(slots=True)
+class TurnHandle:
+    """What the caller of ``ConversationService.start_turn`` gets back. ``session_token``
+    reads the turn's stream; it is the conversation's own token unless the turn was authorised
+    by a verified ``user_hash`` without it (then it is a token for this answer's stream only)."""
+
+    session_id: str
+    stream: Stream
+    session_token: str
+    flow_type: str
 
 
 @dataclass(slots=True)
@@ -112,6 +137,7 @@ class TurnMetrics:
     status: str = "ok"
     error_category: str | None = None
     config_ms: float = 0.0
+    image_ms: float | None = None
     routing_ms: float = 0.0
     retrieval_ms: float = 0.0
     order_ms: float = 0.0
@@ -133,6 +159,8 @@ class TurnMetrics:
         """The timings the ``end`` event shows: each ``*_ms`` rounded to µs, ``tokens_per_s`` to
         0.1, a phase that did not run left out; ``order_ms`` and ``persist_ms`` stay internal."""
         public: PublicMetrics = {"config_ms": round(self.config_ms, 3), "routing_ms": round(self.routing_ms, 3)}
+        if self.image_ms is not None:
+            public["image_ms"] = round(self.image_ms, 3)
         public["retrieval_ms"] = round(self.retrieval_ms, 3)
         public["prompt_ms"] = round(self.prompt_ms, 3)
         if self.llm_ttft_ms is not None:
@@ -167,8 +195,9 @@ class TurnContext:
 
     ``answer_parts`` is the streamed text piece by piece (after substitutions); ``context`` the
     chunks the answer is grounded in; ``order`` the verified order as JSON; ``memories`` the
-    shopper's recalled memories; ``answered`` is set by a step that streamed the whole answer
-    itself (a fixed order reply), so later steps skip.
+    shopper's recalled memories; ``image`` the description of the message's photo;
+    ``answered`` is set by a step that streamed the whole answer itself (a fixed order reply),
+    so later steps skip.
     ``routed`` resolves with the decided flow type for the process-message response.
     """
 
@@ -183,6 +212,7 @@ class TurnContext:
     order: dict[str, Any] | None = None
     context: list[ContextChunk] = field(default_factory=list)
     memories: list[RecalledMemory] = field(default_factory=list)
+    image: ImageDescription | None = None
     answer_parts: list[str] = field(default_factory=list)
     answered: bool = False
     status: str = "completed"
@@ -205,6 +235,14 @@ class TurnContext:
     def chatbot(self) -> ChatbotConfig:
         """The turn's chatbot."""
         return self.turn.chatbot
+
+    @property
+    def search_text(self) -> str:
+        """What routing and retrieval search with: the question, and the image's description
+        when there is one (a photo of a wine label finds that wine)."""
+        if self.image is None or not self.image.description:
+            return self.turn.question
+        return f"{self.turn.question}\n{self.image.description}".strip()
 
     def announce_flow(self) -> None:
         """Resolve ``routed`` with the flow type decided so far (idempotent)."""
@@ -231,6 +269,8 @@ class TurnDependencies:
             None recalls nothing.
         rate_limiter: counts failed order look-ups per client address across conversations and
             shoppers (the chatbot's ``rate_limits.order_lookup_failures``); None: per shopper only.
+        images: describes a message's image with the chatbot's vision model; None: a turn with
+            an image says it cannot look at it.
     """
 
     provider_factory: ProviderFactory
@@ -243,6 +283,7 @@ class TurnDependencies:
     order_attempts: OrderAttemptStore | None = None
     memories: MemoryRecaller | None = None
     rate_limiter: RateLimiter | None = None
+    images: ImageDescriber | None = None
 
 
 @dataclass(slots=True)

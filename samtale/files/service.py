@@ -289,7 +289,7 @@ async def delete_file(*, db: Database, storage: FileStorage, chatbot_id: str, fi
         FileNotFoundInStoreError: no such file for this chatbot. FileStorageError: the backend failed (the row stays).
     """
     info = await get_file(db=db, chatbot_id=chatbot_id, file_id=file_id)
-    return await _delete(db=db, storage=storage, chatbot_id=chatbot_id, files=[info])
+    return await delete_files(db=db, storage=storage, chatbot_id=chatbot_id, files=[info])
 
 
 async def delete_files_of_shopper(
@@ -318,7 +318,7 @@ async def delete_files_of_shopper(
         UploadedFile.chatbot_id == chatbot_id,
         or_(UploadedFile.shopper_id == shopper_id, UploadedFile.conversation_session_id.in_(of_shopper)),
     )
-    return await _delete(db=db, storage=storage, chatbot_id=chatbot_id, files=files)
+    return await delete_files(db=db, storage=storage, chatbot_id=chatbot_id, files=files)
 
 
 async def delete_files_of_conversation(
@@ -352,7 +352,7 @@ async def delete_files_of_conversations(
         )
     if not files:
         return FilesDeleted()
-    return await _delete(db=db, storage=storage, chatbot_id=chatbot_id, files=files)
+    return await delete_files(db=db, storage=storage, chatbot_id=chatbot_id, files=files)
 
 
 async def _select(db: Database, *conditions: ColumnElement[bool]) -> list[FileInfo]:
@@ -374,7 +374,9 @@ def _check_backend(storage: FileStorage, files: Iterable[FileInfo]) -> None:
         )
 
 
-async def _delete(*, db: Database, storage: FileStorage, chatbot_id: str, files: list[FileInfo]) -> FilesDeleted:
+async def delete_files(*, db: Database, storage: FileStorage, chatbot_id: str, files: list[FileInfo]) -> FilesDeleted:
+    """Delete these files of ``chatbot_id`` (rows read by the caller), bytes then rows; FileStorageError
+    when the backend fails (the rows stay, and the call can be repeated)."""
     if not files:
         return FilesDeleted()
     _check_backend(storage, files)

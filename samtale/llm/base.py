@@ -19,6 +19,7 @@ papered over by a second, different answer.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,25 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image sent with the shopper's (last user) message to a vision-capable model.
+
+    Attributes:
+        data: the image's bytes (normalised JPEG or PNG, ``samtale.images.normalise``).
+        mime: its type, ``image/jpeg`` or ``image/png``.
+        name: a display name (Flowise's ``uploads[].name``).
+    """
+
+    data: bytes
+    mime: str
+    name: str = "image"
+
+    def data_url(self) -> str:
+        """The image as a base64 ``data:`` URL (RFC 2397): OpenAI's ``image_url``, Flowise's ``uploads``."""
+        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationRequest:
     """Everything a provider needs to answer one turn.
 
@@ -59,6 +79,8 @@ class GenerationRequest:
         response_format: an OpenAI ``response_format`` object (e.g. ``{"type": "json_schema",
             "json_schema": {...}}``) asking for structured output, or None for free text.
         chatbot_name: the chatbot's display name, for providers that mention it.
+        images: images sent with the last user message (a vision request); the offline
+            answerer ignores them.
     """
 
     messages: list[ChatMessage]
@@ -71,6 +93,7 @@ class GenerationRequest:
     max_tokens: int | None = None
     response_format: dict[str, Any] | None = None
     chatbot_name: str | None = None
+    images: Sequence[ImagePart] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,10 @@
   metadata, end; the shape of Flowise's ``SSEStreamer``), or a JSON ``{"text": …}`` answer.
 
 Both answer from a script (a list of replies, cycled, or a function of the request's JSON),
-else ``tokens`` words ``token0 token1 …``; both pace the answer (``ttft_ms``, ``tokens_per_s``,
-0 = as fast as possible) and inject faults into the first ``fail_first`` requests:
+else ``tokens`` words ``token0 token1 …``; a request carrying an image (OpenAI ``image_url``
+parts, Flowise ``uploads``) is answered with the description scripted for its SHA-256
+(``image_descriptions``), so tests drive a vision model over loopback; both pace the answer
+(``ttft_ms``, ``tokens_per_s``, 0 = as fast as possible) and inject faults into the first ``fail_first`` requests:
 
 - ``status``: an HTTP error (``fault_status``; a 429 carries ``Retry-After`` if given);
 - ``close``: the connection is dropped before any answer;
@@ -95,7 +97,8 @@ class FakeLLMServer(ScriptedServer):
         error = _openai_error(f"fake fault ({self.fault_status})", "server_error")
         if await self.fault_before_answer(fault, connection, error):
             return
-        reply = self.next_reply(body)
+        images = _image_urls(body)
+        reply = self.reply_with_images(body, images) if images else self.next_reply(body)
         pieces = word_pieces(reply)
         model = str(body.get("model") or self.model_name)
         prompt_tokens = _prompt_words(body)
@@ -161,6 +164,20 @@ class FakeLLMServer(ScriptedServer):
             fault=fault,
             error_event=_sse(_openai_error("fake fault in the middle of the stream", "server_error")),
         )
+
+
+def _image_urls(body: dict[str, Any]) -> list[str]:
+    """The ``image_url`` URLs of every message's content parts (Chat Completions image input)."""
+    urls: list[str] = []
+    for message in body.get("messages", []):
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                image = part.get("image_url")
+                url = image.get("url") if isinstance(image, dict) else image
+                if isinstance(url, str):
+                    urls.append(url)
+    return urls
 
 
 def _openai_error(message: str, kind: str) -> dict[str, Any]:

@@ -68,7 +68,13 @@ class FakeFlowiseServer(ScriptedServer):
         error = {"statusCode": self.fault_status, "success": False, "message": "fake fault"}
         if await self.fault_before_answer(fault, connection, error):
             return
-        reply = self.next_reply(body)
+        uploads = body.get("uploads")
+        images = [
+            str(item["data"])
+            for item in (uploads if isinstance(uploads, list) else [])
+            if isinstance(item, dict) and item.get("data")
+        ]
+        reply = self.reply_with_images(body, images) if images else self.next_reply(body)
         chat_id = str(body.get("chatId") or uuid.uuid4())
         metadata = {
             "chatId": chat_id,

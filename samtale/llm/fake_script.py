@@ -8,8 +8,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import hashlib
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from samtale.llm.fake_http import Connection, FakeHTTPServer
@@ -33,6 +36,9 @@ class ScriptedServer(FakeHTTPServer):
         retry_after_s: ``Retry-After`` seconds sent with a 429 ``status`` fault.
         cut_after_tokens: tokens streamed before a ``cut`` or ``error_event`` fault.
         host, port: where to listen (port 0 = ephemeral).
+        image_descriptions: a vision model's script: the reply to a request carrying an image,
+            by the SHA-256 (hex) of the image's bytes; a request whose image is not listed gets
+            the usual reply. Every image received is recorded in :attr:`images_seen`.
     """
 
     def __init__(
@@ -49,8 +55,11 @@ class ScriptedServer(FakeHTTPServer):
         cut_after_tokens: int = 1,
         host: str = "127.0.0.1",
         port: int = 0,
+        image_descriptions: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(host=host, port=port)
+        self.image_descriptions = dict(image_descriptions or {})
+        self.images_seen: list[str] = []
         self.tokens = tokens
         self.ttft_ms = ttft_ms
         self.tokens_per_s = tokens_per_s
@@ -78,6 +87,17 @@ class ScriptedServer(FakeHTTPServer):
         if self._cycle is not None:
             return next(self._cycle)
         return self._default_reply
+
+    def reply_with_images(self, body: Any, data_urls: Iterable[str]) -> str:
+        """The reply to a request carrying the images of ``data_urls`` (``data:…;base64,…``): the
+        scripted description of the first listed one, else :meth:`next_reply`."""
+        described: str | None = None
+        for url in data_urls:
+            digest = _sha256_of_data_url(url)
+            self.images_seen.append(digest)
+            if described is None and digest in self.image_descriptions:
+                described = self.image_descriptions[digest]
+        return described if described is not None else self.next_reply(body)
 
     def take_fault(self) -> Fault | None:
         """Count an answering request; the fault it gets, or None."""
@@ -140,3 +160,12 @@ class ScriptedServer(FakeHTTPServer):
                 await connection.writer.drain()
         connection.write_chunks(tail)
         connection.end_stream()
+
+
+def _sha256_of_data_url(url: str) -> str:
+    """The SHA-256 of a base64 ``data:`` URL's bytes (``"invalid"`` when it is not one)."""
+    _, _, encoded = url.partition(";base64,")
+    try:
+        return hashlib.sha256(base64.b64decode(encoded, validate=True)).hexdigest()
+    except (binascii.Error, ValueError):
+        return "invalid"

@@ -75,7 +75,8 @@ class FlowiseProvider:
 
         The last user message is the ``question`` (it is what the prompt template rendered, so
         any context it carries reaches the chatflow); earlier user and assistant messages are
-        the ``history``; system messages become ``overrideConfig.systemMessagePrompt``.
+        the ``history``; system messages become ``overrideConfig.systemMessagePrompt``; images
+        go as ``uploads`` (``{data: data URL, type: "file", name, mime}``, Flowise "Image Uploads").
         """
         messages = list(request.messages)
         last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
@@ -96,6 +97,11 @@ class FlowiseProvider:
         if request.model is not None:
             override["modelName"] = request.model
         body: dict[str, Any] = {"question": question, "streaming": streaming, "history": history}
+        if request.images:  # the Prediction API's image uploads: base64 data URLs
+            body["uploads"] = [
+                {"data": image.data_url(), "type": "file", "name": image.name, "mime": image.mime}
+                for image in request.images
+            ]
         if override:
             body["overrideConfig"] = override
         return body

@@ -90,6 +90,8 @@ class OpenAIProvider:
             "model": request.model or self.model,
             "messages": [_message(message) for message in request.messages],
         }
+        if request.images:
+            _attach_images(body["messages"], request)
         temperature = request.temperature if request.temperature is not None else self.temperature
         if temperature is not None:
             body["temperature"] = temperature
@@ -219,8 +221,20 @@ class OpenAIProvider:
         return LLMConnectionError(f"the LLM server {kind}: {self.base_url} ({type(exc).__name__})")
 
 
-def _message(message: ChatMessage) -> dict[str, str]:
+def _message(message: ChatMessage) -> dict[str, Any]:
     return {"role": message.role, "content": message.content}
+
+
+def _attach_images(messages: list[dict[str, Any]], request: GenerationRequest) -> None:
+    """Make the last user message's content a list of parts: its text, then one ``image_url``
+    part per image with a ``data:`` URL (Chat Completions "image input"); a prompt without a
+    user message gets one."""
+    parts = [{"type": "image_url", "image_url": {"url": image.data_url()}} for image in request.images]
+    for message in reversed(messages):
+        if message["role"] == "user":
+            message["content"] = [{"type": "text", "text": message["content"]}, *parts]
+            return
+    messages.append({"role": "user", "content": [{"type": "text", "text": request.question}, *parts]})
 
 
 def _chunk(payload: str | bytes, base_url: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Exported (durations in seconds, as Prometheus expects):
 
 * ``samtale_http_request_duration_seconds{method,route,status}`` — histogram per route template.
 * ``samtale_ttft_seconds{chatbot,flow}`` — message received → first token event.
-* ``samtale_phase_duration_seconds{chatbot,flow,phase}`` — phases ``config``, ``routing``,
+* ``samtale_phase_duration_seconds{chatbot,flow,phase}`` — phases ``config``, ``image``, ``routing``,
   ``retrieval``, ``order``, ``prompt``, ``llm_ttft``, ``stream``, ``persist``.
 * ``samtale_turn_duration_seconds{chatbot,flow}``, ``samtale_turns_total{chatbot,flow,status}``,
   ``samtale_tokens_total{chatbot,flow,kind}`` (kind ``prompt``/``completion``),
@@ -46,7 +46,7 @@ from prometheus_client.registry import Collector
 
 from samtale.errors import ErrorCategory
 
-PHASES = ("config", "routing", "retrieval", "order", "prompt", "llm_ttft", "stream", "persist")
+PHASES = ("config", "image", "routing", "retrieval", "order", "prompt", "llm_ttft", "stream", "persist")
 """Phase names, each read from the metrics row's ``{phase}_ms`` column."""
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 TOKENS_PER_S_BUCKETS = (1, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)

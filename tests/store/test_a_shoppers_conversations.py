@@ -146,7 +146,7 @@ async def test_a_conversation_reads_back_with_its_token_or_its_shoppers_identity
     ]  # fmt: skip
     assert [m["content"] for m in body["messages"] if m["role"] == "user"] == ["Do you have Barolo?", "And the price?"]
     assert not any(m["is_edited"] for m in body["messages"])
-    assert set(body["messages"][0]) == {"id", "sequence", "role", "content", "created_at", "is_edited"}
+    assert set(body["messages"][0]) == {"id", "sequence", "role", "content", "created_at", "is_edited", "image"}
 
     query, headers = identity("anna")
     assert (await client.get(path, params=query, headers=headers)).json() == body  # another device, same shopper

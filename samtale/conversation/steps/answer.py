@@ -12,6 +12,7 @@ import time
 from samtale.conversation.events import EventName
 from samtale.conversation.failures import TurnStoppedError
 from samtale.conversation.prompts import build_messages
+from samtale.conversation.steps.image import photo_question, unseen_notice
 from samtale.conversation.substitutions import StreamingReplacer
 from samtale.conversation.turn import TurnContext, TurnDependencies
 from samtale.llm.base import GenerationRequest, TextDelta, Usage, stream_with_retries, word_pieces
@@ -29,20 +30,26 @@ async def run(ctx: TurnContext, deps: TurnDependencies) -> None:
         SamtaleError: the LLM or the prompt template failed (categories ``llm``, ``template``).
     """
     chatbot, flow, metrics, stream = ctx.chatbot, ctx.flow, ctx.metrics, ctx.stream
+    notice = unseen_notice(ctx)
+    if notice is not None and not ctx.turn.question:
+        stream_fixed_reply(ctx, notice)  # a photo alone that cannot be looked at: say so, ask
+        return
     started = time.perf_counter()
+    question = ctx.turn.question or photo_question(ctx)
     messages = build_messages(
         chatbot=chatbot,
         flow=flow,
-        question=ctx.turn.question,
+        question=question,
         history=ctx.turn.history,
         context=ctx.context,
         order=ctx.order,
         memories=[(memory.question, memory.answer) for memory in ctx.memories],
+        image=ctx.image.as_event() if ctx.image is not None else None,
     )
     llm = chatbot.llm.merged(flow.llm)
     request = GenerationRequest(
         messages=messages,
-        question=ctx.turn.question,
+        question=question,
         language=chatbot.language,
         context=ctx.context,
         order=ctx.order,
@@ -59,6 +66,12 @@ async def run(ctx: TurnContext, deps: TurnDependencies) -> None:
     replacer = StreamingReplacer(chatbot.substitutions)
     llm_started = time.perf_counter()
     first_token_at: float | None = None
+    if notice is not None:  # the answer first says the photo could not be looked at
+        first_token_at = time.perf_counter()
+        metrics.ttft_ms = (first_token_at - ctx.turn.received_at) * 1000.0
+        for piece in word_pieces(notice + " "):
+            ctx.answer_parts.append(piece)
+            stream.emit(EventName.TOKEN, {"token": piece})
     usage: Usage | None = None
     attempts = deps.llm_retries + 1
     async for item in stream_with_retries(provider, request, attempts=attempts, base_delay_s=RETRY_BASE_DELAY_S):

@@ -72,7 +72,8 @@ def start_retrieval(
 
 
 async def retrieve(ctx: TurnContext, deps: TurnDependencies, *, flow: FlowConfig, query_vector: Any) -> Retrieval:
-    """Search ``flow``'s knowledge index for the turn's question (``query_vector``: its
+    """Search ``flow``'s knowledge index for the turn's question and image description
+    (:attr:`~samtale.conversation.turn.TurnContext.search_text`; ``query_vector``: its
     embedding when already known, else None), with the filters the question states.
 
     Raises:
@@ -84,7 +85,7 @@ async def retrieve(ctx: TurnContext, deps: TurnDependencies, *, flow: FlowConfig
     return await deps.retriever.retrieve(
         chatbot_id=ctx.chatbot.id,
         index_name=flow.knowledge_index,
-        query=ctx.turn.question,
+        query=ctx.search_text,
         top_k=flow.top_k,
         min_score=flow.min_score,
         query_vector=query_vector,

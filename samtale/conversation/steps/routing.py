@@ -32,7 +32,7 @@ async def run(ctx: TurnContext, deps: TurnDependencies) -> None:
     if router is not None:
         routed = await route_speculatively(
             router=router,
-            message=ctx.turn.question,
+            message=ctx.search_text,
             history=ctx.turn.history,
             last_route_key=ctx.state.get("last_route_key"),
             start_work=lambda key, query_vector: start_retrieval(ctx, deps, route_key=key, query_vector=query_vector),

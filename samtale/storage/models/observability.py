@@ -13,7 +13,8 @@ from samtale.storage.base import Base, JSONColumn, JSONDict, UTCDateTime, utcnow
 class ConversationProcessingMetrics(Base):
     """Phase timings of one turn in milliseconds (seed table ``conversation_processing_metrics``).
 
-    Phases: ``config_ms`` (chatbot config), ``routing_ms``, ``retrieval_ms``, ``order_ms``,
+    Phases: ``config_ms`` (chatbot config), ``image_ms`` (describing the message's image; None
+    without one, migration 0009), ``routing_ms``, ``retrieval_ms``, ``order_ms``,
     ``prompt_ms``, ``llm_ttft_ms`` (request sent to first token from the provider),
     ``stream_ms`` (first to last token), ``persist_ms`` (writing the turn, measured by the
     writer). ``ttft_ms`` is from receiving the message to the first token event; ``total_ms``
@@ -36,6 +37,7 @@ class ConversationProcessingMetrics(Base):
     status: Mapped[str] = mapped_column(String(16), default="ok")
     error_category: Mapped[str | None] = mapped_column(String(32), nullable=True)
     config_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    image_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     routing_ms: Mapped[float] = mapped_column(Float, default=0.0)
     retrieval_ms: Mapped[float] = mapped_column(Float, default=0.0)
     order_ms: Mapped[float] = mapped_column(Float, default=0.0)

@@ -1,7 +1,7 @@
 """api_keys.last_used_at: when an admin key was last presented
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-04 19:00:00.000000
 
 ``samtale apikeys list`` and ``GET /api/admin/apikeys`` show it so an operator can tell a key
@@ -17,7 +17,7 @@ from alembic import op
 import samtale.storage.base
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
