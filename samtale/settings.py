@@ -81,6 +81,10 @@ class Settings(BaseSettings):
         "they are private, loopback or link-local (JSON list); public addresses, the exact host:port of the URLs in "
         "these settings, and in development mode loopback, are always allowed",
     )
+    feedback_rate_limit: str = Field(
+        default="30/minute;300/hour",
+        description="ratings and CSAT answers (POST /api/feedback) per client address",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="bearer token a Prometheus scraper presents on /metrics; when unset, /metrics is open in "
@@ -316,7 +320,7 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(value.strip(), strict=False)
             except ValueError:
                 raise ValueError(f"SAMTALE_TRUSTED_PROXIES: '{value}' is not an address or network") from None
-        for name in ("admin_key_failure_limit", "template_chat_rate_limit"):
+        for name in ("admin_key_failure_limit", "template_chat_rate_limit", "feedback_rate_limit"):
             try:
                 parse_many(getattr(self, name))
             except ValueError:

@@ -9,7 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from samtale.api.deps import ClientAddressDep, OptionalApiKeyDep, ServicesDep, SessionTokenDep, require_chatbot_access
+from samtale.api.deps import (
+    ClientAddressDep,
+    OptionalApiKeyDep,
+    ServicesDep,
+    SessionTokenDep,
+    check_origin,
+    require_chatbot_access,
+)
 from samtale.api.errors import error_responses
 from samtale.api.images import turn_image
 from samtale.api.responses import FastJSONResponse
@@ -66,7 +73,7 @@ async def process_message(
     422); its description streams as the ``image`` event before the answer.
     """
     received = time.perf_counter()
-    await _check_origin(request, services, body.chatbot_id)
+    await check_origin(request, services, body.chatbot_id)
     await _count_turn(services=services, chatbot_id=body.chatbot_id, address=address, body=body)
     image = await turn_image(
         services=services,
@@ -112,13 +119,6 @@ async def process_message(
             "session_token": token,
         }
     )
-
-
-async def _check_origin(request: Request, services: Services, chatbot_id: str) -> None:
-    """403 ``origin_not_allowed`` for a browser page the chatbot does not list (security.origins)."""
-    origin = request.headers.get("origin")
-    if origin is not None:
-        await services.origins.check(chatbot_id=chatbot_id, origin=origin, host=request.headers.get("host"))
 
 
 async def _count_turn(*, services: Services, chatbot_id: str, address: str, body: ProcessMessageRequest) -> None:
@@ -178,12 +178,12 @@ async def stream_sse(
     stream = await services.hub.lookup(streaming_session_id)
     if stream is not None:
         _authorise(chatbot_id=stream.chatbot_id, token_hash=stream.token_hash, token=token, key=key)
-        await _check_origin(request, services, stream.chatbot_id)
+        await check_origin(request, services, stream.chatbot_id)
         body = sse_from_stream(stream, after=after, heartbeat_s=services.settings.stream_heartbeat_s)
     else:
         stored = await services.conversation.load_stored_stream(stream_id=streaming_session_id)
         _authorise(chatbot_id=stored.chatbot_id, token_hash=stored.token_hash, token=token, key=key)
-        await _check_origin(request, services, stored.chatbot_id)
+        await check_origin(request, services, stored.chatbot_id)
         body = sse_from_events(event for event in stored.events if event.id > after)
     return EventSourceResponse(body, headers=SSE_HEADERS)
 
@@ -218,13 +218,13 @@ async def stream_events(
     status: str
     if stream is not None:
         _authorise(chatbot_id=stream.chatbot_id, token_hash=stream.token_hash, token=token, key=key)
-        await _check_origin(request, services, stream.chatbot_id)
+        await check_origin(request, services, stream.chatbot_id)
         events = await stream.wait_after(after, wait)
         status, last_id, done = stream.status, stream.last_event_id, stream.done
     else:
         stored = await services.conversation.load_stored_stream(stream_id=streaming_session_id)
         _authorise(chatbot_id=stored.chatbot_id, token_hash=stored.token_hash, token=token, key=key)
-        await _check_origin(request, services, stored.chatbot_id)
+        await check_origin(request, services, stored.chatbot_id)
         events = [event for event in stored.events if event.id > after]
         status, last_id, done = stored.status, len(stored.events), True
     page = events[:limit]
@@ -250,7 +250,7 @@ async def stop_stream(
     if stream is None:
         raise StreamNotFoundError(f"unknown stream {streaming_session_id}")
     _authorise(chatbot_id=stream.chatbot_id, token_hash=stream.token_hash, token=token, key=key)
-    await _check_origin(request, services, stream.chatbot_id)
+    await check_origin(request, services, stream.chatbot_id)
     services.conversation.stop(stream=stream)
     return FastJSONResponse({"success": True, "session_status": stream.status})
 

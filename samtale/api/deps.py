@@ -114,6 +114,14 @@ async def session_token(
 SessionTokenDep = Annotated[str | None, Depends(session_token)]
 
 
+async def check_origin(request: Request, services: Services, chatbot_id: str) -> None:
+    """403 ``origin_not_allowed`` for a browser page ``chatbot_id`` does not list in its
+    ``allowed_origins`` (:mod:`samtale.security.origins`); a request without ``Origin`` passes."""
+    origin = request.headers.get("origin")
+    if origin is not None:
+        await services.origins.check(chatbot_id=chatbot_id, origin=origin, host=request.headers.get("host"))
+
+
 def require_chatbot_access(key: ApiKeyInfo, chatbot_id: str) -> None:
     """Raise PermissionDeniedError unless ``key`` is an admin key covering ``chatbot_id``."""
     if not key.is_admin or not key.covers(chatbot_id):

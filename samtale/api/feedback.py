@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from samtale.api.deps import ServicesDep
+from samtale.api.deps import ClientAddressDep, ServicesDep
 from samtale.api.errors import error_responses
 from samtale.api.responses import FastJSONResponse
 from samtale.api.schemas_analytics import FeedbackRequest, FeedbackResponse
@@ -20,13 +20,17 @@ from samtale.conversation.feedback import rate_conversation, rate_message
 router = APIRouter(prefix="/api", tags=["feedback"])
 
 
-@router.post("/feedback", response_model=FeedbackResponse, responses=error_responses(401, 404, 422))
+@router.post("/feedback", response_model=FeedbackResponse, responses=error_responses(401, 404, 422, 429))
 async def post_feedback(
-    body: FeedbackRequest, services: ServicesDep, caller: ConversationCallerDep
+    body: FeedbackRequest, services: ServicesDep, caller: ConversationCallerDep, address: ClientAddressDep
 ) -> FastJSONResponse:
     """Store a rating of one answer (``rating`` with ``message_id`` or ``streaming_session_id``) or
     a CSAT of the conversation (``csat`` 1–5 with ``session_id``); 404 for an answer or conversation
-    the credentials do not open, 422 for rating the shopper's own message."""
+    the credentials do not open, 422 for rating the shopper's own message, 429 over
+    ``SAMTALE_FEEDBACK_RATE_LIMIT`` per client address."""
+    await services.rate_limiter.hit(
+        rule="feedback", limit=services.settings.feedback_rate_limit, keys=(address,), what="this address"
+    )
     if body.rating is not None:
         rating = await rate_message(
             db=services.db,

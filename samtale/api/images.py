@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from samtale.api.deps import OptionalApiKeyDep, ServicesDep, SessionTokenDep
+from samtale.api.deps import ClientAddressDep, OptionalApiKeyDep, ServicesDep, SessionTokenDep, check_origin
 from samtale.api.errors import error_responses
 from samtale.api.responses import FastJSONResponse
 from samtale.api.schemas_images import ImageDataIn, UploadImageForm, UploadImageRequest, UploadImageResponse
@@ -149,9 +149,11 @@ def _response(accepted: AcceptedImage, *, chatbot_id: str, session_id: str | Non
     "/upload-image",
     response_model=UploadImageResponse,
     openapi_extra=_UPLOAD_BODY,
-    responses=error_responses(401, 403, 404, 413, 415, 422, 503),
+    responses=error_responses(401, 403, 404, 413, 415, 422, 429, 503),
 )
-async def upload_image(request: Request, services: ServicesDep, token: SessionTokenDep) -> FastJSONResponse:
+async def upload_image(
+    request: Request, services: ServicesDep, token: SessionTokenDep, address: ClientAddressDep
+) -> FastJSONResponse:
     """Validate, normalise and store a shopper's image; answers its ``file_id`` for ``process-message``.
 
     JPEG, PNG, GIF and WebP only, by their bytes (415 otherwise); over the chatbot's limit (10 MB)
@@ -164,6 +166,7 @@ async def upload_image(request: Request, services: ServicesDep, token: SessionTo
         raise UnsupportedMediaError("send the image as application/json (seed 002) or multipart/form-data")
     limit = body_bound(settings, media_type)
     _check_length(request, limit)
+    upload: UploadFile | None = None
     if media_type == "application/json":
         raw = b"".join([chunk async for chunk in _bounded(request, limit)])
         try:
@@ -175,33 +178,41 @@ async def upload_image(request: Request, services: ServicesDep, token: SessionTo
     else:
         fields, upload = await _parse_form(request, limit)
         name = upload.filename or "image"
-    chatbot_id = fields.get("chatbot_id")
-    if not chatbot_id:
-        raise InputError("chatbot_id is required", details={"field": "chatbot_id"})
-    chatbot = await services.get_chatbot(chatbot_id)
-    require_images(chatbot)
-    session_id = await upload_conversation(
-        sessions=services.conversation.sessions,
-        chatbot_id=chatbot.id,
-        session_id=fields.get("session_id"),
-        session_token=token or fields.get("session_token"),
-    )
-    own_limit = max_image_bytes(chatbot=chatbot, settings=settings)
-    if media_type == "application/json":
-        data = decode_base64_image(body.image_data.data, limit_bytes=own_limit)
-    else:
-        data = await upload.read()
-        await upload.close()
-    accepted = await accept_image(
-        db=services.db,
-        storage=services.files,
-        settings=settings,
-        chatbot=chatbot,
-        data=data,
-        name=name,
-        conversation_session_id=session_id,
-    )
-    return FastJSONResponse(_response(accepted, chatbot_id=chatbot.id, session_id=session_id))
+    try:
+        chatbot_id = fields.get("chatbot_id")
+        if not chatbot_id:
+            raise InputError("chatbot_id is required", details={"field": "chatbot_id"})
+        chatbot = await services.get_chatbot(chatbot_id)
+        await check_origin(request, services, chatbot.id)
+        await services.rate_limiter.hit(
+            rule="upload_image", limit=chatbot.rate_limits.upload_image, keys=(chatbot.id, address), what="this address"
+        )
+        require_images(chatbot)
+        session_id = await upload_conversation(
+            sessions=services.conversation.sessions,
+            chatbot_id=chatbot.id,
+            session_id=fields.get("session_id"),
+            session_token=token or fields.get("session_token"),
+        )
+        own_limit = max_image_bytes(chatbot=chatbot, settings=settings)
+        if media_type == "application/json":
+            data = decode_base64_image(body.image_data.data, limit_bytes=own_limit)
+        else:
+            assert upload is not None  # parsed from the form above
+            data = await upload.read()
+        accepted = await accept_image(
+            db=services.db,
+            storage=services.files,
+            settings=settings,
+            chatbot=chatbot,
+            data=data,
+            name=name,
+            conversation_session_id=session_id,
+        )
+        return FastJSONResponse(_response(accepted, chatbot_id=chatbot.id, session_id=session_id))
+    finally:
+        if upload is not None:  # also when the upload is refused (403, 404, 429…) after parsing
+            await upload.close()
 
 
 class _InMemoryParser(MultiPartParser):

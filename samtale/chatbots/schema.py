@@ -192,6 +192,8 @@ class RateLimitSettings(BaseModel):
         order_lookup_failures: failed order verifications per client address, across
             conversations (a new ``session_id`` does not reset it): the guard against guessing
             order numbers and e-mail addresses.
+        upload_image: image uploads (``POST /api/upload-image``) per client address; each costs
+            a decode and a re-encode of up to 10 MB.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -199,6 +201,7 @@ class RateLimitSettings(BaseModel):
     process_message: str = "20/minute;300/hour"
     process_message_per_address: str = "120/minute"
     order_lookup_failures: str = "5/hour"
+    upload_image: str = "10/minute;100/hour"
 
     @field_validator("*")
     @classmethod

@@ -30,6 +30,8 @@ RateRule = Literal[
     "process_message",
     "process_message_per_address",
     "template_chat",
+    "upload_image",
+    "feedback",
     "order_lookup_failures",
     "admin_key_failures",
 ]

@@ -19,11 +19,13 @@ async def shop(services: Services) -> None:
 async def test_a_body_over_one_megabyte_is_413_whether_declared_or_streamed(
     client: httpx.AsyncClient, services: Services
 ) -> None:
+    # The template builder's chat takes text only: the general 1 MiB bound applies (process-message
+    # may carry an image inline and has the image's bound, tests/images/test_upload_api.py).
     await shop(services)
     padding = "x" * (1_048_576 + 10)
     declared = await client.post(
-        "/api/process-message",
-        content=b'{"chatbot_id":"bounded","user_id":"u","message_text":"' + padding.encode() + b'"}',
+        "/api/template-builder/chat",
+        content=b'{"session_id":"s1","message":"' + padding.encode() + b'"}',
         headers={"content-type": "application/json"},
     )
     assert declared.status_code == 413

@@ -116,3 +116,37 @@ async def test_two_workers_on_one_redis_count_a_shopper_once(make_settings: Sett
 
 def _client(services: Services) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(services=services)), base_url="http://w")
+
+
+async def test_uploads_and_ratings_are_limited_per_address(
+    client: httpx.AsyncClient, services: Services, make_settings: SettingsFactory
+) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    await add_chatbot(
+        services, id="limited", name="Limited", image_enabled=True, rate_limits={"upload_image": "2/minute"}
+    )
+    out = BytesIO()
+    Image.new("RGB", (8, 8), "red").save(out, format="PNG")
+    statuses = []
+    for _ in range(3):
+        upload = await client.post(
+            "/api/upload-image",
+            data={"chatbot_id": "limited"},
+            files={"file": ("dot.png", out.getvalue(), "image/png")},
+        )
+        statuses.append(upload.status_code)
+    assert statuses == [200, 200, 429]
+
+    limit = int(services.settings.feedback_rate_limit.split("/")[0])
+    for _ in range(limit):
+        rated = await client.post(
+            "/api/feedback", json={"message_id": "nope", "rating": "up"}, headers={"X-Session-Token": "t"}
+        )
+        assert rated.status_code != 429
+    over = await client.post(
+        "/api/feedback", json={"message_id": "nope", "rating": "up"}, headers={"X-Session-Token": "t"}
+    )
+    assert over.status_code == 429 and over.json()["error"]["details"]["rule"] == "feedback"
