@@ -58,7 +58,8 @@ def window(*, since: date | None, until: date | None, tz: str = "UTC", today: da
     Blocking the first time a zone is named (the zone file is read): call it in a worker thread.
 
     Raises:
-        InputError: an unknown time zone, ``since`` after ``until``, or more than :data:`MAX_DAYS` days.
+        InputError: an unknown time zone, ``since`` after ``until``, more than :data:`MAX_DAYS` days,
+            or days at the ends of the calendar (year 1, year 9999).
     """
     try:
         zone = ZoneInfo(tz)
@@ -67,14 +68,20 @@ def window(*, since: date | None, until: date | None, tz: str = "UTC", today: da
             f"unknown time zone '{tz}' (an IANA name such as Europe/Copenhagen)", details={"field": "tz"}
         ) from None
     local_today = today or datetime.now(zone).date()
-    until = until or (since + timedelta(days=DEFAULT_DAYS - 1) if since else local_today)
-    since = since or until - timedelta(days=DEFAULT_DAYS - 1)
+    try:
+        until = until or (since + timedelta(days=DEFAULT_DAYS - 1) if since else local_today)
+        since = since or until - timedelta(days=DEFAULT_DAYS - 1)
+    except OverflowError:
+        raise InputError("from and to must lie between the years 1 and 9999", details={"field": "from"}) from None
     if since > until:
         raise InputError("from must not be after to", details={"field": "from"})
     if (until - since).days + 1 > MAX_DAYS:
         raise InputError(f"a window is at most {MAX_DAYS} days", details={"field": "to"})
-    start = datetime.combine(since, time.min, tzinfo=zone).astimezone(UTC)
-    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
+    try:
+        start = datetime.combine(since, time.min, tzinfo=zone).astimezone(UTC)
+        end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
+    except OverflowError:
+        raise InputError("from and to must lie between the years 1 and 9999", details={"field": "from"}) from None
     return Window(since=since, until=until, tz=tz, zone=zone, start=start, end=end)
 
 

@@ -3,6 +3,7 @@
 Commands::
 
     samtale analytics eval --chatbot ID --data FILE.csv [--json]
+    samtale analytics backfill --chatbot ID
 """
 
 from __future__ import annotations
@@ -12,15 +13,19 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from samtale.analytics.backfill import backfill_chatbot
 from samtale.analytics.classify import build_topic_embedder
 from samtale.analytics.evaluation import TopicEvaluation, evaluate_topics, read_topic_csv
 from samtale.analytics.topics import TopicClassifier
-from samtale.chatbots.schema import TopicConfig
+from samtale.analytics.worker import AnalyticsWorker
+from samtale.chatbots.schema import ChatbotConfig, TopicConfig
 from samtale.errors import SamtaleError
+from samtale.llm.registry import ProviderRegistry
 from samtale.routing.examples import load_chatbot_config
 from samtale.settings import get_settings
 from samtale.storage.db import create_database
@@ -62,6 +67,40 @@ def eval_command(
         typer.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
         return
     print_report(report, console=Console())
+
+
+@analytics_app.command("backfill")
+def backfill_command(chatbot: Annotated[str, typer.Option("--chatbot", help="the chatbot id")]) -> None:
+    """Give every stored turn of the chatbot that has none a topic and a score (turns stored before
+    the analytics existed or while they were off)."""
+    settings = get_settings()
+    embedder = build_topic_embedder(settings)
+
+    async def run() -> int:
+        database = create_database(settings.database_url)
+        try:
+            config = await load_chatbot_config(db=database, chatbot_id=chatbot)
+            async with httpx.AsyncClient(timeout=settings.pool_ai_timeout_s) as client:
+                providers = ProviderRegistry(settings=settings, http_client=client)
+
+                async def load(_chatbot_id: str) -> ChatbotConfig:
+                    return config
+
+                worker = AnalyticsWorker(
+                    db=database, settings=settings, load_chatbot=load, provider_factory=providers.provider_for
+                )
+                return await backfill_chatbot(db=database, worker=worker, chatbot_id=config.id)
+        finally:
+            await database.dispose()
+
+    try:
+        if embedder is not None:
+            embedder.embed_sync(["warm up"])  # loads the model before the event loop runs
+        handed = asyncio.run(run())
+    except SamtaleError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(code=1) from exc
+    typer.echo(f"analysed {handed} stored turns of chatbot '{chatbot}'")
 
 
 def print_report(report: TopicEvaluation, *, console: Console) -> None:

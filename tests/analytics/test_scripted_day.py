@@ -251,3 +251,9 @@ async def test_a_scripted_day_gives_every_figure(
     assert refused.status_code == 422
     bad_zone = await client.get("/api/admin/chatbots/dag/analytics", params={"tz": "Mars/Olympus"}, headers=staff)
     assert bad_zone.status_code == 422
+    too_early = await client.get(
+        "/api/admin/chatbots/dag/analytics",
+        params={"from": "0001-01-01", "to": "0001-01-02", "tz": "Europe/Copenhagen"},
+        headers=staff,
+    )
+    assert too_early.status_code == 422
