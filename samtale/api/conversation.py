@@ -78,6 +78,7 @@ async def process_message(
     image = await turn_image(
         services=services,
         chatbot_id=body.chatbot_id,
+        user_id=body.user_id,
         session_id=body.session_id,
         image_data=body.image_data,
         file_id=body.file_id,

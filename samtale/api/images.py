@@ -23,7 +23,8 @@ from samtale.api.deps import ClientAddressDep, OptionalApiKeyDep, ServicesDep, S
 from samtale.api.errors import error_responses
 from samtale.api.responses import FastJSONResponse
 from samtale.api.schemas_images import ImageDataIn, UploadImageForm, UploadImageRequest, UploadImageResponse
-from samtale.conversation.images import open_image, upload_conversation
+from samtale.conversation.images import open_image, upload_conversation, upload_owner
+from samtale.conversation.shoppers import shopper_id
 from samtale.conversation.turn import TurnImage
 from samtale.errors import InputError, PermissionDeniedError, UnsupportedMediaError
 from samtale.images.errors import ImageTooLargeError
@@ -43,7 +44,7 @@ router = APIRouter(prefix="/api", tags=["images"])
 FIELDS_ALLOWANCE = 64 * 1024
 """Bytes a body may carry beside the image (field names, ids, multipart boundaries, JSON keys)."""
 
-FORM_FIELDS = ("chatbot_id", "session_id", "session_token", "message_text")
+FORM_FIELDS = ("chatbot_id", "session_id", "session_token", "user_id", "message_text")
 
 
 def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -80,6 +81,7 @@ _UPLOAD_BODY: dict[str, Any] = {
                         "file": {"type": "string", "format": "binary"},
                         "session_id": {"type": "string", "maxLength": 64},
                         "session_token": {"type": "string", "maxLength": 200},
+                        "user_id": {"type": "string", "maxLength": 200},
                     },
                 }
             },
@@ -158,7 +160,8 @@ async def upload_image(
 
     JPEG, PNG, GIF and WebP only, by their bytes (415 otherwise); over the chatbot's limit (10 MB)
     413; a decompression bomb or a damaged file 422; a chatbot with ``image_enabled: false`` 403.
-    With ``session_id`` of a stored conversation it needs that conversation's token.
+    With ``session_id`` of a stored conversation it needs that conversation's token; with
+    ``user_id`` the image is that shopper's (only their messages can use it).
     """
     settings = services.settings
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -173,7 +176,7 @@ async def upload_image(
             body = UploadImageRequest.model_validate_json(raw)
         except ValidationError as exc:  # answered like any body FastAPI validates (422 invalid_input)
             raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from None
-        fields = {"chatbot_id": body.chatbot_id, "session_id": body.session_id, "session_token": body.session_token}
+        fields = body.model_dump(include={"chatbot_id", "session_id", "session_token", "user_id"})
         name = body.image_data.name
     else:
         fields, upload = await _parse_form(request, limit)
@@ -194,6 +197,7 @@ async def upload_image(
             session_id=fields.get("session_id"),
             session_token=token or fields.get("session_token"),
         )
+        owner = await upload_owner(db=services.db, chatbot_id=chatbot.id, user_id=fields.get("user_id"))
         own_limit = max_image_bytes(chatbot=chatbot, settings=settings)
         if media_type == "application/json":
             data = decode_base64_image(body.image_data.data, limit_bytes=own_limit)
@@ -208,6 +212,7 @@ async def upload_image(
             data=data,
             name=name,
             conversation_session_id=session_id,
+            shopper_id=owner,
         )
         return FastJSONResponse(_response(accepted, chatbot_id=chatbot.id, session_id=session_id))
     finally:
@@ -251,6 +256,7 @@ async def turn_image(
     *,
     services: Services,
     chatbot_id: str,
+    user_id: str,
     session_id: str | None,
     image_data: ImageDataIn | None,
     file_id: str | None,
@@ -271,7 +277,13 @@ async def turn_image(
     require_images(chatbot)
     if file_id is not None:
         return TurnImage(
-            file=await image_for_turn(db=services.db, chatbot=chatbot, file_id=file_id, session_id=session_id)
+            file=await image_for_turn(
+                db=services.db,
+                chatbot=chatbot,
+                file_id=file_id,
+                session_id=session_id,
+                shopper_id=shopper_id(chatbot_id=chatbot.id, user_id=user_id),
+            )
         )
     assert image_data is not None
     data = decode_base64_image(
@@ -284,6 +296,7 @@ async def turn_image(
         chatbot=chatbot,
         data=data,
         name=image_data.name,
+        shopper_id=await upload_owner(db=services.db, chatbot_id=chatbot.id, user_id=user_id),
     )
     return TurnImage(file=accepted.file, frames=accepted.image.frames if accepted.image is not None else 1)
 

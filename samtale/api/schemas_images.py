@@ -38,6 +38,9 @@ class UploadImageRequest(BaseModel):
     configuration: dict[str, Any] = Field(default_factory=dict)
     session_id: str | None = Field(default=None, max_length=64, description="a stored conversation to attach it to")
     session_token: str | None = Field(default=None, max_length=200)
+    user_id: str | None = Field(
+        default=None, max_length=200, description="the uploading shopper (as in process-message): the image is theirs"
+    )
 
 
 class UploadImageForm(BaseModel):
@@ -46,6 +49,7 @@ class UploadImageForm(BaseModel):
     chatbot_id: str = Field(min_length=1, max_length=64)
     session_id: str | None = Field(default=None, max_length=64)
     session_token: str | None = Field(default=None, max_length=200)
+    user_id: str | None = Field(default=None, max_length=200)
     message_text: str | None = Field(default=None, max_length=8000)
 
 

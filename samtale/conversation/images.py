@@ -1,9 +1,11 @@
 """Who may attach an image to a conversation and read it back (issue 14).
 
 * An upload that names a stored conversation (``session_id``) needs that conversation's session
-  token; the image then belongs to it. An upload that names none, or a conversation not stored
+  token; the image then belongs to it. An upload that names no conversation, or one not stored
   yet (its first turn is still to come), is unattached: the ``file_id`` it answers with is what
   the shopper's next message names, and that turn attaches the image to its message.
+* An upload that names a ``user_id`` belongs to that shopper: another shopper's message cannot
+  use it, and the shopper's erasure removes it.
 * ``GET /api/files/{file_id}`` opens with the session token of the image's conversation or an
   API key of its chatbot. Without either: 401; with a token that does not fit (another
   conversation's, or an image no message uses yet): 404, never 403, as for conversations.
@@ -18,11 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from samtale.conversation.access import ConversationNotFoundError, token_matches
 from samtale.conversation.sessions import SessionReader
+from samtale.conversation.shoppers import ShopperSeen, shopper_id, upsert_shoppers
 from samtale.errors import AuthError
 from samtale.files.errors import FileNotFoundInStoreError
 from samtale.files.service import load_file
 from samtale.files.storage import FileStorage
 from samtale.files.types import LoadedFile
+from samtale.storage.base import utcnow
 from samtale.storage.db import Database
 from samtale.storage.models import UploadedFile
 
@@ -89,6 +93,16 @@ async def upload_conversation(
     if not token_matches(token=session_token, token_hash=row.token_hash):
         raise ConversationNotFoundError(f"unknown conversation session {session_id}")
     return session_id
+
+
+async def upload_owner(*, db: Database, chatbot_id: str, user_id: str | None) -> str | None:
+    """The ``users.id`` of the shopper an image is uploaded by (their row created when missing, as
+    the recorder would at their first turn), or None without a ``user_id``."""
+    if not user_id:
+        return None
+    async with db.engine.begin() as conn:
+        await upsert_shoppers(conn, [ShopperSeen(chatbot_id=chatbot_id, user_id=user_id, seen_at=utcnow())])
+    return shopper_id(chatbot_id=chatbot_id, user_id=user_id)
 
 
 async def open_image(

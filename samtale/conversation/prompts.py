@@ -140,7 +140,7 @@ def build_messages(
     system = render_template(name=name, source=source, variables=variables)
     messages = [ChatMessage(role="system", content=system)]
     for role, content in history:
-        if role in ("user", "assistant"):
+        if role in ("user", "assistant") and content:  # a photo sent without text left an empty message
             messages.append(ChatMessage(role=role, content=content))  # type: ignore[arg-type]
     messages.append(ChatMessage(role="user", content=question))
     return messages

@@ -140,6 +140,7 @@ async def accept_image(
     data: bytes,
     name: str,
     conversation_session_id: str | None = None,
+    shopper_id: str | None = None,
 ) -> AcceptedImage:
     """Validate, normalise (in a worker thread) and store one image of ``chatbot``.
 
@@ -148,6 +149,8 @@ async def accept_image(
         name: the uploaded name (shown, never trusted for the type).
         conversation_session_id: the stored conversation it belongs to, when the caller named one
             it may open; None for an upload before the conversation exists.
+        shopper_id: the uploading shopper's ``users.id`` (their row must exist), when known: the
+            image is then theirs (a message of another shopper cannot use it; their erasure removes it).
 
     Raises:
         ImagesDisabledError (403), ImageTooLargeError (413), UnsupportedImageError (415),
@@ -169,16 +172,19 @@ async def accept_image(
         mime=image.mime,
         max_bytes=settings.max_upload_bytes,
         conversation_session_id=conversation_session_id,
+        shopper_id=shopper_id,
         width=image.width,
         height=image.height,
     )
     return AcceptedImage(file=stored.file, image=image, reused=stored.reused)
 
 
-async def image_for_turn(*, db: Database, chatbot: ChatbotConfig, file_id: str, session_id: str | None) -> FileInfo:
+async def image_for_turn(
+    *, db: Database, chatbot: ChatbotConfig, file_id: str, session_id: str | None, shopper_id: str
+) -> FileInfo:
     """The uploaded image a message names by ``file_id``: a file of this chatbot, an image, not yet
-    used by a message, and uploaded into this conversation (``session_id``) or before any
-    conversation (an upload that named none).
+    used by a message, uploaded into this conversation (``session_id``) or before any conversation
+    (an upload that named none), and by this shopper (``shopper_id``) or by one who gave no user id.
 
     Raises:
         ImagesDisabledError: the chatbot takes no images (403).
@@ -188,6 +194,7 @@ async def image_for_turn(*, db: Database, chatbot: ChatbotConfig, file_id: str, 
     require_images(chatbot)
     info = await get_file(db=db, chatbot_id=chatbot.id, file_id=file_id)
     belongs = info.conversation_session_id is None or info.conversation_session_id == session_id
+    belongs = belongs and info.shopper_id in (None, shopper_id)
     if not info.mime.startswith("image/") or info.message_id is not None or not belongs:
         raise FileNotFoundInStoreError("no such image for this conversation", details={"file_id": file_id})
     return info

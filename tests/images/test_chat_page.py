@@ -30,6 +30,7 @@ async def test_the_page_offers_the_photo_button_and_its_upload_then_message_sequ
     html = page.text
     assert 'id="photo" type="file" accept="image/jpeg,image/png,image/gif,image/webp"' in html
     assert "image_enabled" in html and "/api/upload-image" in html and "message.file_id = fileId" in html
+    assert 'form.append("user_id", userId)' in html
     assert 'addEventListener("image"' in html
 
     def reply(body: dict[str, Any]) -> str:
@@ -56,7 +57,7 @@ async def test_the_page_offers_the_photo_button_and_its_upload_then_message_sequ
         token = {"X-Session-Token": first["session_token"]}
         uploaded = await client.post(
             "/api/upload-image",
-            data={"chatbot_id": "kaffebar", "session_id": first["session_id"]},
+            data={"chatbot_id": "kaffebar", "session_id": first["session_id"], "user_id": "web-1"},
             files={"file": ("cup.jpg", cup, "image/jpeg")},
             headers=token,
         )

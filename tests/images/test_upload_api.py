@@ -195,3 +195,21 @@ async def test_form_fields_are_validated_like_json_ones_and_incomplete_base64_is
     assert missing.status_code == 422
     partial = await client.post("/api/upload-image", json={"chatbot_id": "fields", "image_data": {"data": "0"}})
     assert partial.status_code == 422 and partial.json()["error"]["details"]["reason"] == "not_base64"
+
+
+async def test_an_upload_named_for_a_shopper_is_theirs_alone_and_goes_with_their_erasure(
+    client: httpx.AsyncClient, services: Services, pictures: dict[str, bytes]
+) -> None:
+    await add_chatbot(services, id="ownshop", name="Own Shop", image_enabled=True)
+    files = {"file": ("cat.png", pictures["chelsea"], "image/png")}
+    mine = (
+        await client.post("/api/upload-image", data={"chatbot_id": "ownshop", "user_id": "ann"}, files=files)
+    ).json()
+    message = {"chatbot_id": "ownshop", "message_text": "this one", "file_id": mine["file_id"]}
+    stolen = await client.post("/api/process-message", json={**message, "user_id": "bob"})
+    assert stolen.status_code == 404
+    admin = {"Authorization": f"Bearer {await create_api_key(db=services.db, name='ops', is_admin=True)}"}
+    erased = await client.delete("/api/admin/chatbots/ownshop/users/ann", headers=admin)
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["removed"]["files"] == 1
+    assert (await client.get(mine["url"], headers=admin)).status_code == 404

@@ -67,9 +67,8 @@ async def run(ctx: TurnContext, deps: TurnDependencies) -> None:
     llm_started = time.perf_counter()
     first_token_at: float | None = None
     if notice is not None:  # the answer first says the photo could not be looked at
-        first_token_at = time.perf_counter()
-        metrics.ttft_ms = (first_token_at - ctx.turn.received_at) * 1000.0
-        for piece in word_pieces(notice + " "):
+        metrics.ttft_ms = (time.perf_counter() - ctx.turn.received_at) * 1000.0
+        for piece in word_pieces(StreamingReplacer(chatbot.substitutions).apply(notice) + " "):
             ctx.answer_parts.append(piece)
             stream.emit(EventName.TOKEN, {"token": piece})
     usage: Usage | None = None
@@ -84,7 +83,7 @@ async def run(ctx: TurnContext, deps: TurnDependencies) -> None:
             if first_token_at is None:
                 first_token_at = time.perf_counter()
                 metrics.llm_ttft_ms = (first_token_at - llm_started) * 1000.0
-                metrics.ttft_ms = (first_token_at - ctx.turn.received_at) * 1000.0
+                metrics.ttft_ms = metrics.ttft_ms or (first_token_at - ctx.turn.received_at) * 1000.0
             ctx.answer_parts.append(text)
             stream.emit(EventName.TOKEN, {"token": text})
         elif isinstance(item, Usage):
@@ -94,7 +93,7 @@ async def run(ctx: TurnContext, deps: TurnDependencies) -> None:
         if first_token_at is None:
             first_token_at = time.perf_counter()
             metrics.llm_ttft_ms = (first_token_at - llm_started) * 1000.0
-            metrics.ttft_ms = (first_token_at - ctx.turn.received_at) * 1000.0
+            metrics.ttft_ms = metrics.ttft_ms or (first_token_at - ctx.turn.received_at) * 1000.0
         ctx.answer_parts.append(rest)
         stream.emit(EventName.TOKEN, {"token": rest})
     finished = time.perf_counter()
