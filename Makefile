@@ -6,7 +6,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install models run test lint contract bench clean
+.PHONY: install models run test test-browser lint contract bench clean
 
 $(BIN)/samtale: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ run: models  ## migrate, load the demo shop and serve http://127.0.0.1:$(PORT)
 
 test: install  ## the whole suite (SQLite; PostgreSQL and Redis too when their SAMTALE_TEST_* URLs are set)
 	$(BIN)/pytest -q
+
+test-browser: install  ## the pages in Debian's Chromium (apt-get install chromium), driven by Playwright
+	$(BIN)/pytest -q -m browser tests/web
 
 lint: install  ## ruff, mypy and the import contracts of pyproject.toml (docs/architecture.md, "Layers")
 	$(BIN)/ruff check samtale tests bench
