@@ -94,6 +94,9 @@ def deployment(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[De
         "SAMTALE_REDIS_URL": redis_url,
         "SAMTALE_DATA_DIR": str(tmp_path / "data"),
         "SAMTALE_EXPOSE_WORKER_PID": "true",
+        # These count the fake LLM's requests; the analytics worker's own topic and judge
+        # completions (tests/analytics) would add to them.
+        "SAMTALE_ANALYTICS_LLM": "false",
         "SAMTALE_MAINTENANCE_CACHE_CLEANUP_CRON": "*/3 * * * * *",
         "SAMTALE_MAINTENANCE_METRICS_RETENTION_CRON": "*/3 * * * * *",
         "SAMTALE_MAINTENANCE_STREAM_CLEANUP_CRON": "*/3 * * * * *",

@@ -77,6 +77,9 @@ def two_servers(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[t
         "SAMTALE_DATABASE_URL": database_url,
         "SAMTALE_REDIS_URL": redis_url,
         "SAMTALE_DATA_DIR": str(tmp_path / "data"),
+        # These count the fake LLM's requests; the analytics worker's own topic and judge
+        # completions (tests/analytics) would add to them.
+        "SAMTALE_ANALYTICS_LLM": "false",
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }
