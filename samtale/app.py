@@ -27,9 +27,9 @@ from samtale.api import (
 )
 from samtale.api.body_limits import BodyLimitMiddleware, path_limits
 from samtale.api.cors import ChatbotCORSMiddleware
-from samtale.api.deps import declare_key_failure_limit
 from samtale.api.errors import install_error_handlers
 from samtale.api.responses import FastJSONResponse
+from samtale.api.shopper_auth import declare_dependency_errors
 from samtale.observability.logging import configure_logging, install_secret_scrubbing
 from samtale.observability.middleware import RequestMetricsMiddleware
 from samtale.services import Services
@@ -99,6 +99,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         monitoring.metrics_router,
         template_builder.router,
     ):
-        app.include_router(declare_key_failure_limit(router))
+        app.include_router(declare_dependency_errors(router))
     app.include_router(web_router)
     return app

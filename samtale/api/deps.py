@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi import Depends, Header, Query, Request
 
-from samtale.api.errors import error_responses
 from samtale.chatbots.apikeys import ApiKeyInfo, authenticate_api_key
 from samtale.errors import AuthError, PermissionDeniedError
 from samtale.security.client_address import client_address
@@ -126,19 +123,3 @@ def require_chatbot_access(key: ApiKeyInfo, chatbot_id: str) -> None:
     """Raise PermissionDeniedError unless ``key`` is an admin key covering ``chatbot_id``."""
     if not key.is_admin or not key.covers(chatbot_id):
         raise PermissionDeniedError(f"this API key does not cover chatbot '{chatbot_id}'")
-
-
-def declare_key_failure_limit(router: APIRouter) -> APIRouter:
-    """Add the 429 answer to the OpenAPI responses of every route of ``router`` that reads an API key.
-
-    Any such route can answer 429 once an address has presented too many wrong keys
-    (:func:`optional_api_key`); declaring it where the dependency is, rather than on each route by
-    hand, keeps the schema true as routes are added. Returns ``router``, to include it."""
-    for route in router.routes:
-        if isinstance(route, APIRoute) and _reads_api_key(route.dependant):
-            route.responses.setdefault(429, error_responses(429)[429])
-    return router
-
-
-def _reads_api_key(dependant: Dependant) -> bool:
-    return dependant.call is optional_api_key or any(_reads_api_key(d) for d in dependant.dependencies)

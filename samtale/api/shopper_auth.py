@@ -10,11 +10,14 @@ conversation (``samtale.conversation.access.authorise_conversation`` decides).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
-from samtale.api.deps import ServicesDep, SessionTokenDep
+from samtale.api.deps import ServicesDep, SessionTokenDep, check_origin, optional_api_key
+from samtale.api.errors import error_responses
 from samtale.conversation.access import (
     ConversationCaller,
     IdentityRequiredError,
@@ -37,6 +40,7 @@ async def _identity(
 
 
 async def verified_shopper(
+    request: Request,
     services: ServicesDep,
     chatbot_id: Annotated[str, Query(min_length=1, max_length=64, description="the chatbot")],
     user_id: Annotated[str, Query(min_length=1, max_length=200, description="the shopper's user id")],
@@ -50,7 +54,9 @@ async def verified_shopper(
     Raises:
         IdentityRequiredError: no ``user_hash`` was presented (401 ``user_hash_required``).
         InvalidUserHashError: it does not verify, or the chatbot has no identity secret (401).
+        OriginNotAllowedError: a browser page the chatbot does not list in ``allowed_origins`` (403).
     """
+    await check_origin(request, services, chatbot_id)
     identity = await _identity(services, chatbot_id=chatbot_id, user_id=user_id, user_hash=x_user_hash or user_hash)
     if identity is None:
         raise IdentityRequiredError(
@@ -63,6 +69,7 @@ VerifiedShopperDep = Annotated[ShopperIdentity, Depends(verified_shopper)]
 
 
 async def conversation_caller(
+    request: Request,
     services: ServicesDep,
     token: SessionTokenDep,
     chatbot_id: Annotated[
@@ -77,9 +84,38 @@ async def conversation_caller(
     Raises:
         InputError: a ``user_hash`` without its ``chatbot_id`` and ``user_id`` (422).
         InvalidUserHashError: the ``user_hash`` does not verify (401).
+        OriginNotAllowedError: with ``chatbot_id``, a browser page that chatbot does not list (403);
+            a call with the session token alone names no chatbot before the conversation is read,
+            and the token is its credential.
     """
+    if chatbot_id:
+        await check_origin(request, services, chatbot_id)
     identity = await _identity(services, chatbot_id=chatbot_id, user_id=user_id, user_hash=x_user_hash or user_hash)
     return ConversationCaller(session_token=token, identity=identity)
 
 
 ConversationCallerDep = Annotated[ConversationCaller, Depends(conversation_caller)]
+
+
+def declare_dependency_errors(router: APIRouter) -> APIRouter:
+    """Add to the OpenAPI responses of ``router``'s routes the statuses their dependencies can
+    answer: 429 where an API key is read (too many wrong keys from the address,
+    :func:`samtale.api.deps.optional_api_key`), 403 where a shopper's credentials are read (a page
+    the chatbot's ``allowed_origins`` does not list). Declared where the dependency is, so the
+    schema stays true as routes are added. Returns ``router``, to include it."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        calls = _calls(route.dependant)
+        if optional_api_key in calls:
+            route.responses.setdefault(429, error_responses(429)[429])
+        if verified_shopper in calls or conversation_caller in calls:
+            route.responses.setdefault(403, error_responses(403)[403])
+    return router
+
+
+def _calls(dependant: Dependant) -> set[Any]:
+    found = {dependant.call}
+    for dependency in dependant.dependencies:
+        found |= _calls(dependency)
+    return found

@@ -81,3 +81,24 @@ def test_an_origin_with_a_path_is_refused_at_import() -> None:
         assert "allowed_origins" in exc.message and "no path" in exc.message
     else:
         raise AssertionError("an origin with a path was accepted")
+
+
+async def test_a_shoppers_own_conversations_are_read_only_from_the_chatbots_pages(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    from samtale.conversation.access import user_hash_for
+
+    secret = "s" * 32
+    await add_chatbot(services, id="wine", name="Wine", allowed_origins=[SHOP], identity_secret=secret)
+    signed = {"X-User-Hash": user_hash_for(identity_secret=secret, user_id="anna")}
+    query = {"chatbot_id": "wine", "user_id": "anna"}
+    for path, extra in (
+        ("/api/conversations", {}),
+        ("/api/memories", {}),
+        ("/api/conversations/search", {"q": "wine"}),
+    ):
+        params = {**query, **extra}
+        evil = await client.get(path, params=params, headers={**signed, "Origin": EVIL})
+        assert evil.status_code == 403 and evil.json()["error"]["code"] == "origin_not_allowed", path
+        own = await client.get(path, params=params, headers={**signed, "Origin": SHOP})
+        assert own.status_code == 200, (path, own.text)
