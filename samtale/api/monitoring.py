@@ -13,7 +13,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from samtale.api.deps import AdminKeyDep, ServicesDep, presented_api_key, require_chatbot_access
+from samtale.api.deps import (
+    AdminKeyDep,
+    ClientAddressDep,
+    ServicesDep,
+    optional_api_key,
+    presented_api_key,
+    require_chatbot_access,
+)
 from samtale.api.errors import error_responses
 from samtale.api.responses import FastJSONResponse
 from samtale.api.schemas_ops import (
@@ -24,7 +31,7 @@ from samtale.api.schemas_ops import (
     ProcessingMetricsResponse,
     ResetPoolsResponse,
 )
-from samtale.chatbots.apikeys import ApiKeyInfo, authenticate_api_key
+from samtale.chatbots.apikeys import ApiKeyInfo
 from samtale.errors import AuthError, PermissionDeniedError
 from samtale.observability.metrics import render_metrics
 from samtale.observability.processing import processing_metrics
@@ -123,11 +130,12 @@ async def monitoring_reset_pools(services: ServicesDep, key: AdminKeyDep) -> Fas
     response_class=Response,
     responses={
         200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"},
-        **error_responses(401, 403, 422),
+        **error_responses(401, 403, 422, 429),
     },
 )
 async def prometheus_metrics(
     services: ServicesDep,
+    address: ClientAddressDep,
     key: Annotated[str | None, Depends(presented_api_key)],
 ) -> Response:
     """Prometheus exposition: request latency, TTFT and phase histograms, tokens, pools, caches, errors.
@@ -135,15 +143,17 @@ async def prometheus_metrics(
     Raises:
         AuthError: a token is required (see the module docstring) and none or a wrong one was sent.
         PermissionDeniedError: an admin key limited to one chatbot was sent.
+        RateLimitExceeded: the address presented too many wrong keys (429).
     """
-    await _authorize_scrape(services=services, presented=key)
+    await _authorize_scrape(services=services, presented=key, address=address)
     body, content_type = render_metrics()
     return Response(content=body, media_type=content_type)
 
 
-async def _authorize_scrape(*, services: Services, presented: str | None) -> None:
+async def _authorize_scrape(*, services: Services, presented: str | None, address: str) -> None:
     """Let a scrape through with the metrics token (compared in constant time) or a deployment
-    admin key; with no metrics token configured, outside production, let every scrape through."""
+    admin key; with no metrics token configured, outside production, let every scrape through.
+    A wrong key counts against the address like one on any admin route (``optional_api_key``)."""
     token = services.settings.metrics_token
     if token is None and services.settings.environment != "production":
         return
@@ -151,8 +161,7 @@ async def _authorize_scrape(*, services: Services, presented: str | None) -> Non
         raise AuthError("/metrics needs the metrics token or an admin API key (Authorization: Bearer …)")
     if token is not None and hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
         return
-    info = await authenticate_api_key(db=services.db, key=presented)
-    if info is None:
-        raise AuthError("the metrics token or API key is not valid")
+    info = await optional_api_key(services, address, presented)
+    assert info is not None  # a key was presented: it is valid or optional_api_key raised
     if not info.is_admin or info.chatbot_id is not None:
         raise PermissionDeniedError("/metrics needs an admin key for every chatbot (or the metrics token)")

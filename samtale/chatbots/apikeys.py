@@ -86,10 +86,8 @@ async def create_api_key(*, db: Database, name: str, is_admin: bool, chatbot_id:
     return key
 
 
-async def create_api_key_record(
-    *, db: Database, name: str, is_admin: bool, chatbot_id: str | None = None
-) -> tuple[str, ApiKeyRecord]:
-    """Create a key; returns ``(key in clear, its record)``. The clear key is never stored."""
+def _new_key(*, name: str, is_admin: bool, chatbot_id: str | None) -> tuple[str, ApiKey]:
+    """A fresh key in clear and its row (hash and visible prefix only)."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(
         name=name,
@@ -99,6 +97,14 @@ async def create_api_key_record(
         chatbot_id=chatbot_id,
         created_at=utcnow(),
     )
+    return key, row
+
+
+async def create_api_key_record(
+    *, db: Database, name: str, is_admin: bool, chatbot_id: str | None = None
+) -> tuple[str, ApiKeyRecord]:
+    """Create a key; returns ``(key in clear, its record)``. The clear key is never stored."""
+    key, row = _new_key(name=name, is_admin=is_admin, chatbot_id=chatbot_id)
     async with db.session() as session:
         session.add(row)
         await session.flush()
@@ -178,21 +184,12 @@ async def rotate_api_key(
     Raises:
         ApiKeyNotFoundError: no such key in that scope, or it is already revoked.
     """
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
     async with db.session() as session:
         old = await _find(session, id_or_key=id_or_key, chatbot_id=chatbot_id)
         if old.revoked_at is not None:
             raise ApiKeyNotFoundError("that API key is revoked; create a new one instead")
-        now = utcnow()
-        old.revoked_at = now
-        new = ApiKey(
-            name=old.name,
-            key_hash=hash_api_key(key),
-            prefix=key[: len(KEY_PREFIX) + 4],
-            is_admin=old.is_admin,
-            chatbot_id=old.chatbot_id,
-            created_at=now,
-        )
+        key, new = _new_key(name=old.name, is_admin=old.is_admin, chatbot_id=old.chatbot_id)
+        old.revoked_at = new.created_at
         session.add(new)
         await session.flush()
         return key, _record(new), _record(old)

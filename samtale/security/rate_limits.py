@@ -112,16 +112,20 @@ class RateLimiter:
         Raises:
             RateLimitExceeded: the caller is over one of the limits in ``limit``.
         """
-        for item in parse_limit(limit):
-            if not await self._strategy.test(item, rule, *keys):
-                await self._refuse(item, rule=rule, keys=keys, what=what)
+        item = await self._spent(rule=rule, limit=limit, keys=keys)
+        if item is not None:
+            await self._refuse(item, rule=rule, keys=keys, what=what)
 
     async def exhausted(self, *, rule: RateRule, limit: str, keys: tuple[str, ...]) -> bool:
         """True when the caller has nothing left under ``limit`` (counts nothing)."""
+        return await self._spent(rule=rule, limit=limit, keys=keys) is not None
+
+    async def _spent(self, *, rule: RateRule, limit: str, keys: tuple[str, ...]) -> RateLimitItem | None:
+        """The first limit of ``limit`` the caller has nothing left under, or None."""
         for item in parse_limit(limit):
             if not await self._strategy.test(item, rule, *keys):
-                return True
-        return False
+                return item
+        return None
 
     async def count(self, *, rule: RateRule, limit: str, keys: tuple[str, ...]) -> bool:
         """Count one event (a failure) against ``limit`` without refusing anything; returns True

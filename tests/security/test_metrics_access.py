@@ -40,3 +40,13 @@ async def test_the_chat_page_sends_no_referrer(client: httpx.AsyncClient) -> Non
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert page.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_guessing_keys_at_metrics_counts_like_any_admin_route(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    limit = int(services.settings.admin_key_failure_limit.split("/")[0])
+    for n in range(limit):
+        assert (await client.get("/metrics", headers=bearer(f"sk_samtale_guess{n}"))).status_code == 401
+    locked = await client.get("/metrics", headers=bearer("sk_samtale_one-more"))
+    assert locked.status_code == 429 and locked.json()["error"]["details"]["rule"] == "admin_key_failures"
