@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
-from samtale.analytics.aggregates import EXPORT_COLUMNS, chatbot_analytics, conversation_rows, window
+from samtale.analytics.aggregates import EXPORT_COLUMNS, Window, chatbot_analytics, conversation_rows, window
 from samtale.api.admin_conversations import Day
 from samtale.api.deps import AdminKeyDep, ServicesDep, require_chatbot_access
 from samtale.api.errors import error_responses
@@ -39,8 +40,17 @@ Flow = Annotated[str | None, Query(min_length=1, max_length=64, description="onl
 Topic = Annotated[str | None, Query(min_length=1, max_length=64, description="only turns of this topic")]
 
 
-@router.get("", response_model=AnalyticsResponse, responses=error_responses(401, 403, 404, 422))
-async def analytics(
+@dataclass(frozen=True, slots=True)
+class AnalyticsQuery:
+    """What both analytics routes read: the chatbot (its key checked), the window and the filters."""
+
+    chatbot_id: str
+    span: Window
+    flow: str | None
+    topic: str | None
+
+
+async def analytics_query(
     chatbot_id: ChatbotId,
     services: ServicesDep,
     key: AdminKeyDep,
@@ -49,12 +59,24 @@ async def analytics(
     tz: Tz = "UTC",
     flow: Flow = None,
     topic: Topic = None,
-) -> FastJSONResponse:
-    """The chatbot's figures over the window (every field is described in docs/api.md)."""
+) -> AnalyticsQuery:
+    """The request's chatbot, window and filters (403 for a key not covering the chatbot, 404 for
+    an unknown chatbot, 422 for a bad day or time zone)."""
     require_chatbot_access(key, chatbot_id)
     chatbot = await services.get_chatbot(chatbot_id)
     span = await asyncio.to_thread(window, since=since, until=until, tz=tz)  # reads the zone file
-    report = await chatbot_analytics(db=services.db, chatbot_id=chatbot.id, span=span, flow=flow, topic=topic)
+    return AnalyticsQuery(chatbot_id=chatbot.id, span=span, flow=flow, topic=topic)
+
+
+AnalyticsQueryDep = Annotated[AnalyticsQuery, Depends(analytics_query)]
+
+
+@router.get("", response_model=AnalyticsResponse, responses=error_responses(401, 403, 404, 422))
+async def analytics(query: AnalyticsQueryDep, services: ServicesDep) -> FastJSONResponse:
+    """The chatbot's figures over the window (every field is described in docs/api.md)."""
+    report = await chatbot_analytics(
+        db=services.db, chatbot_id=query.chatbot_id, span=query.span, flow=query.flow, topic=query.topic
+    )
     return FastJSONResponse(report.as_json())
 
 
@@ -69,22 +91,13 @@ async def analytics(
         **error_responses(401, 403, 404, 422),
     },
 )
-async def analytics_export(
-    chatbot_id: ChatbotId,
-    services: ServicesDep,
-    key: AdminKeyDep,
-    since: Since = None,
-    until: Until = None,
-    tz: Tz = "UTC",
-    flow: Flow = None,
-    topic: Topic = None,
-) -> Response:
+async def analytics_export(query: AnalyticsQueryDep, services: ServicesDep) -> Response:
     """The window's conversations as CSV: ``conversation_id, started, messages, topic, score,
     feedback_up, feedback_down, csat, flows, first_ttft_ms``."""
-    require_chatbot_access(key, chatbot_id)
-    chatbot = await services.get_chatbot(chatbot_id)
-    span = await asyncio.to_thread(window, since=since, until=until, tz=tz)  # reads the zone file
-    rows = await conversation_rows(db=services.db, chatbot_id=chatbot.id, span=span, flow=flow, topic=topic)
+    span = query.span
+    rows = await conversation_rows(
+        db=services.db, chatbot_id=query.chatbot_id, span=span, flow=query.flow, topic=query.topic
+    )
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
     writer.writeheader()
@@ -92,7 +105,7 @@ async def analytics_export(
         # A spreadsheet runs a cell starting with = + - @ as a formula: topics and flows are
         # config names, but be safe with every text cell.
         writer.writerow({name: _cell(value) for name, value in row.items()})
-    filename = f"{chatbot.id}-analytics-{span.since.isoformat()}-{span.until.isoformat()}.csv"
+    filename = f"{query.chatbot_id}-analytics-{span.since.isoformat()}-{span.until.isoformat()}.csv"
     return Response(
         content=buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
